@@ -1,0 +1,1 @@
+"""Sans-I/O ARP and NDP responders and the liveness layer between speakers."""

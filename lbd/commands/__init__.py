@@ -1,0 +1,15 @@
+"""Sub-commands of `lbd`.
+
+Each module exposes `register(subparsers)`, which adds its parser and sets `handler` to a function taking
+the parsed namespace and returning the exit code. Add a module's `register` to `COMMANDS` to expose it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+Register = Callable[["argparse._SubParsersAction[Any]"], None]
+
+COMMANDS: list[Register] = []
