@@ -1,0 +1,1 @@
+"""Shared pytest configuration. The lab fixtures live in tests/lab/."""
