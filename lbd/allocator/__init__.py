@@ -1,0 +1,1 @@
+"""Address allocation for LoadBalancer services with MetalLB's semantics."""

@@ -1,0 +1,375 @@
+"""Address space of the pools and who uses each address, with allocation cost independent of pool size.
+
+Theory of operation. A pool is an ordered tuple of inclusive integer ranges, one per `addresses` entry,
+in configuration order (a CIDR and an `a-b` range are both just a range). MetalLB walks a pool's
+entries in that order and each entry from its lowest address up, handing out the first address whose
+current users accept the newcomer; we reproduce exactly that order without ever enumerating a range:
+
+* the addresses in use are kept, per IP version, in one sorted list of integers. The first unused
+  address at or above `a` is found with one bisection plus a binary search for the end of the run of
+  consecutive used addresses that starts at `a` (in a strictly increasing list, `used[j] - j` is
+  non-decreasing and constant exactly along such a run). A `/64` costs the same as a `/30`.
+* an address already in use is acceptable only to a service with the same sharing key and backend
+  key and no port in common (MetalLB's `checkSharing`); those candidates are found through an index
+  from (sharing key, backend key) to the sorted addresses carrying it, so they cost nothing for
+  services that do not share.
+* `avoidBuggyIPs` skips IPv4 addresses ending in .0 or .255: each skip moves past one such address, so
+  the work grows with the number of /24 boundaries crossed inside used runs, never with pool size.
+
+The `AddressBook` is mutable on purpose: one allocation run (`lbd.allocator.allocate`) builds a fresh
+book from its snapshot, mutates it while serving services in a fixed order, and throws it away, so the
+run as a whole stays a pure function of its input.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Port:
+    """One (protocol, port) pair of a Service, the unit two sharing services must not both use."""
+
+    protocol: str
+    port: int
+
+    def __str__(self) -> str:
+        # MetalLB's `Port.String()`: "TCP/80".
+        return f"{self.protocol}/{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SharingKey:
+    """What must match for two services to share an address.
+
+    `sharing` is the allow-shared-ip annotation ("" = never share); `backend` is "" under the Cluster
+    traffic policy and the service's pod selector rendered `k=v,k2=v2` under Local, so that services
+    sharing an address under Local send traffic to the same pods (MetalLB `k8salloc.BackendKey`).
+    """
+
+    sharing: str
+    backend: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class AddressRange:
+    """Inclusive range of addresses of one IP version, as integers."""
+
+    version: int
+    first: int
+    last: int
+
+    @classmethod
+    def parse(cls, text: str) -> AddressRange:
+        """Parse a pool entry: a CIDR (`192.0.2.0/24`), a range (`192.0.2.1-192.0.2.9`) or one address."""
+        text = text.strip()
+        if "-" in text:
+            start_text, end_text = text.split("-", 1)
+            start = ipaddress.ip_address(start_text.strip())
+            end = ipaddress.ip_address(end_text.strip())
+            if start.version != end.version:
+                raise ValueError(f"invalid IP range {text!r}: mixed address families")
+            if int(start) > int(end):
+                raise ValueError(f"invalid IP range {text!r}: start IP {start} is after the end IP {end}")
+            return cls(start.version, int(start), int(end))
+        net = ipaddress.ip_network(text, strict=False)
+        return cls(net.version, int(net.network_address), int(net.broadcast_address))
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            return False
+        return address.version == self.version and self.first <= int(address) <= self.last
+
+    def __str__(self) -> str:
+        first, last = make_address(self.version, self.first), make_address(self.version, self.last)
+        return str(first) if first == last else f"{first}-{last}"
+
+
+def make_address(version: int, value: int) -> IPAddress:
+    return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
+
+
+def confuses_buggy_firmware(version: int, value: int) -> bool:
+    """IPv4 addresses ending in .0 or .255 upset smurf protection on some old CPE (MetalLB's rule)."""
+    return version == 4 and (value & 0xFF) in (0, 0xFF)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpace:
+    """The addresses of one pool, in MetalLB's allocation order."""
+
+    name: str
+    ranges: tuple[AddressRange, ...]
+    avoid_buggy_ips: bool = False
+
+    def owns(self, address: IPAddress) -> bool:
+        """MetalLB `poolFor`: inside one of the ranges and not skipped by avoidBuggyIPs."""
+        if self.avoid_buggy_ips and confuses_buggy_firmware(address.version, int(address)):
+            return False
+        return any(address in r for r in self.ranges)
+
+    def families(self) -> frozenset[int]:
+        return frozenset(r.version for r in self.ranges)
+
+    def capacity(self, version: int) -> int:
+        """Number of allocatable addresses of one version (exact, also with avoidBuggyIPs)."""
+        total = 0
+        for r in self.ranges:
+            if r.version != version:
+                continue
+            total += r.size
+            if self.avoid_buggy_ips and version == 4:
+                total -= _count_buggy(r.first, r.last)
+        return total
+
+
+def _count_buggy(first: int, last: int) -> int:
+    """Count of values in [first, last] whose low byte is 0 or 255."""
+
+    def upto(n: int) -> int:
+        # Values in [0, n] with low byte 0, plus those with low byte 255.
+        if n < 0:
+            return 0
+        return n // 256 + 1 + (n + 1) // 256
+
+    return upto(last) - upto(first - 1)
+
+
+@dataclass(slots=True)
+class AddressUse:
+    """Current users of one address (MetalLB's sharingKeyForIP/portsInUse/servicesOnIP for one IP)."""
+
+    pool: str
+    key: SharingKey
+    ports: dict[Port, str] = field(default_factory=dict)
+    services: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class SharingConflict:
+    """Why an address in use cannot take one more service; `message` is MetalLB's error text."""
+
+    message: str
+
+
+class _SortedInts:
+    """Sorted distinct integers with `first value not in the set at or above a` in O(log n)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: list[int] = []
+
+    def add(self, value: int) -> None:
+        i = bisect.bisect_left(self._values, value)
+        if i == len(self._values) or self._values[i] != value:
+            self._values.insert(i, value)
+
+    def discard(self, value: int) -> None:
+        i = bisect.bisect_left(self._values, value)
+        if i < len(self._values) and self._values[i] == value:
+            del self._values[i]
+
+    def first_absent_from(self, start: int) -> int:
+        values = self._values
+        i = bisect.bisect_left(values, start)
+        if i == len(values) or values[i] != start:
+            return start
+        # values[j] - j is constant along the run of consecutive values starting at values[i] == start
+        # and strictly larger after it: binary-search the run's last index.
+        offset = start - i
+        lo, hi = i, len(values) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if values[mid] - mid == offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return values[lo] + 1
+
+    def between(self, first: int, last: int) -> Iterator[int]:
+        values = self._values
+        i = bisect.bisect_left(values, first)
+        while i < len(values) and values[i] <= last:
+            yield values[i]
+            i += 1
+
+
+class AddressBook:
+    """Which service uses which address; answers `first acceptable address` queries for allocation."""
+
+    def __init__(self) -> None:
+        self._uses: dict[IPAddress, AddressUse] = {}
+        self._by_service: dict[str, tuple[IPAddress, ...]] = {}
+        self._service_ports: dict[str, tuple[Port, ...]] = {}
+        self._used: dict[int, _SortedInts] = {4: _SortedInts(), 6: _SortedInts()}
+        self._by_key: dict[tuple[int, SharingKey], _SortedInts] = {}
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    def addresses_of(self, service: str) -> tuple[IPAddress, ...]:
+        return self._by_service.get(service, ())
+
+    def use_of(self, address: IPAddress) -> AddressUse | None:
+        return self._uses.get(address)
+
+    def check(
+        self, service: str, address: IPAddress, ports: Sequence[Port], key: SharingKey
+    ) -> SharingConflict | None:
+        """MetalLB `checkSharing`: may `service` (with these ports and key) use `address` now?"""
+        use = self._uses.get(address)
+        if use is None:
+            return None
+        if _sharing_error(use.key, key) is not None:
+            # An incompatible key is still fine when the only user is the service itself (its key
+            # changed in place).
+            others = sorted(s for s in use.services if s != service)
+            if others:
+                return SharingConflict(
+                    f"can't change sharing key for {go_quote(service)}, address also in use by "
+                    + ",".join(others)
+                )
+        for port in ports:
+            owner = use.ports.get(port)
+            if owner is not None and owner != service:
+                return SharingConflict(f"port {port} is already in use on {go_quote(str(address))}")
+        return None
+
+    def first_acceptable(
+        self,
+        service: str,
+        space: PoolSpace,
+        version: int,
+        ports: Sequence[Port],
+        key: SharingKey,
+    ) -> IPAddress | None:
+        """MetalLB `getFreeIPsFromPool` for one family: the first address of the pool, in pool order,
+        that `check` accepts; None when the pool has none of this version left."""
+        for r in space.ranges:
+            if r.version != version:
+                continue
+            found = self._first_in_range(service, r, space.avoid_buggy_ips, ports, key)
+            if found is not None:
+                return make_address(version, found)
+        return None
+
+    def _first_in_range(
+        self, service: str, r: AddressRange, avoid_buggy: bool, ports: Sequence[Port], key: SharingKey
+    ) -> int | None:
+        free = self._first_free(r, avoid_buggy)
+        best = free
+        if key.sharing:
+            # A compatible shared address earlier than the first free one wins, as in MetalLB's walk.
+            limit = r.last if free is None else free - 1
+            candidates = self._by_key.get((r.version, key))
+            if candidates is not None:
+                for value in candidates.between(r.first, limit):
+                    if self.check(service, make_address(r.version, value), ports, key) is None:
+                        best = value
+                        break
+        return best
+
+    def _first_free(self, r: AddressRange, avoid_buggy: bool) -> int | None:
+        used = self._used[r.version]
+        value = r.first
+        while value <= r.last:
+            value = used.first_absent_from(value)
+            if value > r.last:
+                return None
+            if avoid_buggy and confuses_buggy_firmware(r.version, value):
+                value += 1
+                continue
+            return value
+        return None
+
+    # -- updates ------------------------------------------------------------------------------------
+
+    def assign(
+        self,
+        service: str,
+        addresses: Sequence[IPAddress],
+        pool: str,
+        ports: Sequence[Port],
+        key: SharingKey,
+    ) -> None:
+        """Record `service` on `addresses` unconditionally; callers run `check` first."""
+        self.unassign(service)
+        for address in addresses:
+            use = self._uses.get(address)
+            if use is None:
+                use = AddressUse(pool=pool, key=key)
+                self._uses[address] = use
+                self._used[address.version].add(int(address))
+            elif use.key != key:
+                self._index_key(address, use.key, add=False)
+                use.key = key
+            use.pool = pool
+            use.services.add(service)
+            for port in ports:
+                use.ports[port] = service
+            self._index_key(address, key, add=True)
+        self._by_service[service] = tuple(addresses)
+        self._service_ports[service] = tuple(ports)
+
+    def unassign(self, service: str) -> tuple[IPAddress, ...]:
+        addresses = self._by_service.pop(service, ())
+        ports = self._service_ports.pop(service, ())
+        for address in addresses:
+            use = self._uses[address]
+            use.services.discard(service)
+            for port in ports:
+                if use.ports.get(port) == service:
+                    del use.ports[port]
+            if not use.services:
+                self._index_key(address, use.key, add=False)
+                del self._uses[address]
+                self._used[address.version].discard(int(address))
+        return addresses
+
+    def _index_key(self, address: IPAddress, key: SharingKey, *, add: bool) -> None:
+        if not key.sharing:
+            return
+        index = self._by_key.setdefault((address.version, key), _SortedInts())
+        if add:
+            index.add(int(address))
+        else:
+            index.discard(int(address))
+
+    def in_use(self, pool: str, version: int) -> int:
+        return sum(1 for a, u in self._uses.items() if u.pool == pool and a.version == version)
+
+
+def _sharing_error(existing: SharingKey, new: SharingKey) -> str | None:
+    """MetalLB `sharingOK`."""
+    if not existing.sharing:
+        return "existing service does not allow sharing"
+    if not new.sharing:
+        return "new service does not allow sharing"
+    if existing.sharing != new.sharing:
+        return f"sharing key {new.sharing!r} does not match existing sharing key {existing.sharing!r}"
+    if existing.backend != new.backend:
+        return f"backend key {new.backend!r} does not match existing sharing key {existing.backend!r}"
+    return None
+
+
+def go_quote(text: str) -> str:
+    """Go's `%q` for the plain ASCII strings we quote (service keys, addresses)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def go_quote_addresses(addresses: Iterable[IPAddress]) -> str:
+    """How MetalLB's events print addresses: `"192.0.2.1"` for one, `["192.0.2.1" "2001:db8::1"]` for
+    two (Go's `%q` on a single net.IP and on a []net.IP)."""
+    quoted = [go_quote(str(a)) for a in addresses]
+    if len(quoted) == 1:
+        return quoted[0]
+    return "[" + " ".join(quoted) + "]"
