@@ -1,0 +1,339 @@
+"""Allocation of LoadBalancer addresses with MetalLB's semantics, as one pure function of a snapshot.
+
+Theory of operation. MetalLB's controller converges services one at a time against an in-memory
+allocator that remembers every assignment. We reach the same end state from a snapshot in one pass,
+serving services in a fixed order so the result never depends on event timing:
+
+1. Keep: every service that already holds addresses (its status, or the daemon's memory) is
+   re-checked exactly as MetalLB's `convergeBalancer` does: the addresses must still lie in one pool
+   the service may use, be shareable with the holders already kept, match the service's family, the
+   address-pool annotation (when that pool exists) and any requested addresses. A failure clears the
+   addresses (ClearAssignment event when the config no longer allows them) and the service joins the
+   queue below. A PreferDualStack service holding one address tries to gain the other family from
+   the same pool.
+2. Explicit addresses (spec.loadBalancerIP, loadBalancerIPs annotation), so an automatic allocation
+   can never take an address some service asks for by name.
+3. An address-pool annotation naming an existing pool (allowed even when autoAssign is false).
+4. Everything else: pinned pools first (pools whose serviceAllocation namespaces or service selectors
+   admit the service, autoAssign only, by ascending priority where 0 means lowest, ties by name),
+   then every unrestricted autoAssign pool by name. MetalLB walks the general pools in Go map order,
+   which is random; sorting by name is our deterministic refinement of it.
+
+Within each phase services go by namespace/name. Pools never overlap (config validation), so an
+address belongs to at most one pool. A pending service simply gets its address on the next run after
+something is freed: there is no queue to forget it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lbd.allocator.addresses import AddressBook, IPAddress, go_quote, go_quote_addresses
+from lbd.allocator.requests import (
+    AllocationResult,
+    Event,
+    EventType,
+    Family,
+    FamilyPolicy,
+    PoolPolicy,
+    Reason,
+    ServiceAllocation,
+    ServiceRequest,
+    State,
+)
+
+
+class _Refused(Exception):
+    """An allocation step failed with MetalLB's error text (never escapes this module)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    addresses: tuple[IPAddress, ...]
+    pool: PoolPolicy
+
+
+class _Run:
+    """State of one allocation pass; created and discarded by `allocate_requests`."""
+
+    def __init__(self, pools: Sequence[PoolPolicy]) -> None:
+        self.pools = {p.name: p for p in pools}
+        self.book = AddressBook()
+
+    # -- MetalLB Allocator primitives -------------------------------------------------------------
+
+    def pool_for(self, addresses: Sequence[IPAddress]) -> PoolPolicy | None:
+        """MetalLB `poolFor`: the pool owning all the addresses."""
+        for name in sorted(self.pools):
+            pool = self.pools[name]
+            if all(pool.space.owns(a) for a in addresses):
+                return pool
+        return None
+
+    def assign(self, req: ServiceRequest, addresses: tuple[IPAddress, ...]) -> PoolPolicy:
+        """MetalLB `Assign`: take exactly these addresses or say why not."""
+        pool = self.pool_for(addresses)
+        if pool is None:
+            raise _Refused(f"{go_quote_addresses(addresses)} is not allowed in config")
+        if not pool.admits(req.namespace, req.labels):
+            raise _Refused(f"pool {pool.name} not compatible for ip assignment")
+        if len(addresses) > 2:
+            raise _Refused(f"more than two addresses {go_quote_addresses(addresses)}")
+        if len(addresses) == 2 and addresses[0].version == addresses[1].version:
+            raise _Refused(f"{go_quote(str(addresses[0]))} {go_quote(str(addresses[1]))} has the same family")
+        for address in addresses:
+            conflict = self.book.check(req.key, address, req.ports, req.sharing)
+            if conflict is not None:
+                raise _Refused(conflict.message)
+        self.book.assign(req.key, addresses, pool.name, req.ports, req.sharing)
+        return pool
+
+    def free_in(self, req: ServiceRequest, pool: PoolPolicy) -> dict[int, IPAddress]:
+        """MetalLB `getFreeIPsFromPool`: the first acceptable address of each family in the pool."""
+        found: dict[int, IPAddress] = {}
+        for version in (4, 6):
+            address = self.book.first_acceptable(req.key, pool.space, version, req.ports, req.sharing)
+            if address is not None:
+                found[version] = address
+        return found
+
+    @staticmethod
+    def select(req: ServiceRequest, pool: PoolPolicy, free: dict[int, IPAddress]) -> tuple[IPAddress, ...]:
+        """MetalLB `selectIPsForFamilyAndPolicy`; dual-stack answers are IPv4 first, as MetalLB's."""
+        if req.family is not Family.DUAL:
+            version = req.family.versions[0]
+            if version in free:
+                return (free[version],)
+        elif req.policy is not FamilyPolicy.SINGLE_STACK:
+            if 4 in free and 6 in free:
+                return (free[4], free[6])
+            if req.policy is FamilyPolicy.PREFER_DUAL_STACK and free:
+                return (free[4] if 4 in free else free[6],)
+        raise _Refused(f"no available IPs in pool {pool.name} for {req.family} IPFamily")
+
+    def best_pool(
+        self, req: ServiceRequest, pools: Iterable[PoolPolicy]
+    ) -> tuple[PoolPolicy, dict[int, IPAddress]]:
+        """MetalLB `findBestPoolForService`."""
+        primary, secondary = (6, 4) if req.primary == 6 else (4, 6)
+        prefer_dual = req.policy is FamilyPolicy.PREFER_DUAL_STACK and req.family is Family.DUAL
+        first_primary: tuple[PoolPolicy, dict[int, IPAddress]] | None = None
+        first_secondary: tuple[PoolPolicy, dict[int, IPAddress]] | None = None
+        for pool in pools:
+            free = self.free_in(req, pool)
+            if req.family is not Family.DUAL and req.family.versions[0] in free:
+                return pool, free
+            if primary in free and secondary in free:
+                return pool, free
+            if not prefer_dual:
+                continue
+            if primary in free and first_primary is None:
+                first_primary = (pool, free)
+            if secondary in free and first_secondary is None:
+                first_secondary = (pool, free)
+        if first_primary is not None:
+            return first_primary
+        if first_secondary is not None:
+            return first_secondary
+        raise _Refused(f"no suitable pool for {req.family} IPFamily")
+
+    def allocate_from(self, req: ServiceRequest, pools: Sequence[PoolPolicy]) -> _Grant:
+        """MetalLB `allocateFromPools`."""
+        try:
+            pool, free = self.best_pool(req, pools)
+            addresses = self.select(req, pool, free)
+            return _Grant(addresses, self.assign(req, addresses))
+        except _Refused:
+            raise _Refused("no available IPs") from None
+
+    def pinned_pools(self, req: ServiceRequest) -> list[PoolPolicy]:
+        pinned = [
+            p
+            for p in self.pools.values()
+            if p.auto_assign
+            and (req.namespace in p.namespaces or bool(p.service_selectors))
+            and p.admits(req.namespace, req.labels)
+        ]
+        # MetalLB `sortPools`: a lower priority value first, 0 (unset) last; ties by name.
+        return sorted(pinned, key=lambda p: (p.priority == 0, p.priority, p.name))
+
+    def general_pools(self) -> list[PoolPolicy]:
+        return [
+            self.pools[n]
+            for n in sorted(self.pools)
+            if self.pools[n].auto_assign and not self.pools[n].restricted
+        ]
+
+    # -- MetalLB controller steps -----------------------------------------------------------------
+
+    def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:
+        """MetalLB `allocateIPs`."""
+        if req.desired_error is not None:
+            raise _Refused(req.desired_error)
+        if req.desired:
+            desired_family = _family_of(req.desired)
+            if desired_family is not req.family:
+                raise _Refused(
+                    f"requested loadBalancer IP(s) {go_quote_addresses(req.desired)} "
+                    "does not match the ipFamily of the service"
+                )
+            pool = self.assign(req, req.desired)
+            if req.desired_pool is not None and pool.name != req.desired_pool:
+                self.book.unassign(req.key)
+                raise _Refused(
+                    f"requested loadBalancer IP(s) {go_quote_addresses(req.desired)} is not compatible "
+                    f"with requested address pool {req.desired_pool}"
+                )
+            return _Grant(req.desired, pool), Reason.REQUESTED_ADDRESS
+        if req.desired_pool is not None and req.desired_pool in self.pools:
+            pool = self.pools[req.desired_pool]
+            addresses = self.select(req, pool, self.free_in(req, pool))
+            return _Grant(addresses, self.assign(req, addresses)), Reason.REQUESTED_POOL
+        # An unknown pool falls back to automatic assignment, as MetalLB's documentation promises.
+        try:
+            return self.allocate_from(req, self.pinned_pools(req)), Reason.AUTO_ASSIGNED
+        except _Refused:
+            return self.allocate_from(req, self.general_pools()), Reason.AUTO_ASSIGNED
+
+    def keep(self, req: ServiceRequest) -> tuple[_Grant | None, list[Event]]:
+        """MetalLB `convergeBalancer` for a service already holding addresses."""
+        events: list[Event] = []
+        current = req.current
+        if _family_changed(current, req):
+            return None, events
+        try:
+            pool = self.assign(req, current)
+        except _Refused as refused:
+            events.append(
+                Event(
+                    EventType.NORMAL,
+                    "ClearAssignment",
+                    f"current IP for {go_quote(req.key)} not allowed by config, "
+                    f"will attempt for new IP assignment: {refused}",
+                )
+            )
+            return None, events
+        if req.desired_pool is not None and req.desired_pool in self.pools and pool.name != req.desired_pool:
+            self.book.unassign(req.key)
+            return None, events
+        if req.desired_error is not None:
+            # MetalLB stops converging here and leaves the service as it was.
+            events.append(
+                Event(
+                    EventType.WARNING,
+                    "LoadBalancerFailed",
+                    f"invalid requested loadbalancer IPs: {req.desired_error}",
+                )
+            )
+            return _Grant(current, pool), events
+        if req.desired and set(req.desired) != set(current):
+            self.book.unassign(req.key)
+            return None, events
+        if len(current) == 1 and req.policy is FamilyPolicy.PREFER_DUAL_STACK:
+            extra = self.additional_family(req, current[0], pool)
+            if isinstance(extra, str):
+                events.append(
+                    Event(
+                        EventType.NORMAL,
+                        "AdditionalAssignFailed",
+                        f"cannot assign additional IP in PreferDualStack: {extra}",
+                    )
+                )
+            else:
+                events.append(
+                    Event(EventType.NORMAL, "IPAllocated", f"Assigned additional IP {go_quote(str(extra))}")
+                )
+                current = (current[0], extra)
+        return _Grant(current, pool), events
+
+    def additional_family(
+        self, req: ServiceRequest, existing: IPAddress, pool: PoolPolicy
+    ) -> IPAddress | str:
+        """MetalLB `AllocateFromPoolForAdditionalFamily`: the address, or the error text."""
+        version = 6 if existing.version == 4 else 4
+        free = self.free_in(req, pool)
+        if version not in free:
+            return f"no available IPs in pool {pool.name} for {Family.of(version)} IPFamily"
+        try:
+            self.assign(req, (existing, free[version]))
+        except _Refused as refused:
+            return str(refused)
+        return free[version]
+
+
+def _family_of(addresses: Sequence[IPAddress]) -> Family:
+    if len(addresses) == 2:
+        return Family.DUAL
+    return Family.of(addresses[0].version)
+
+
+def _family_changed(current: Sequence[IPAddress], req: ServiceRequest) -> bool:
+    """MetalLB `serviceFamilyChanged`: held addresses of the wrong family are dropped silently."""
+    if len(current) > 2 or (len(current) == 2 and current[0].version == current[1].version):
+        return True
+    held = _family_of(current)
+    if held is req.family:
+        return False
+    return not (req.family is Family.DUAL and req.policy is FamilyPolicy.PREFER_DUAL_STACK)
+
+
+def _phase(req: ServiceRequest, pools: dict[str, PoolPolicy]) -> int:
+    if req.desired or req.desired_error is not None:
+        return 0
+    if req.desired_pool is not None and req.desired_pool in pools:
+        return 1
+    return 2
+
+
+def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceRequest]) -> AllocationResult:
+    """Allocate addresses to every request; see the module docstring for the order."""
+    run = _Run(pools)
+    verdicts: dict[str, ServiceAllocation] = {}
+    queue: list[tuple[ServiceRequest, list[Event]]] = []
+    ordered = sorted(requests, key=lambda r: r.key)
+
+    if not run.pools:
+        return AllocationResult(
+            tuple(
+                ServiceAllocation(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty")
+                for r in ordered
+            )
+        )
+
+    for req in ordered:
+        if not req.current:
+            queue.append((req, []))
+            continue
+        grant, events = run.keep(req)
+        if grant is None:
+            queue.append((req, events))
+            continue
+        verdicts[req.key] = ServiceAllocation(
+            req.key, State.ALLOCATED, Reason.KEPT, grant.addresses, grant.pool.name, events=tuple(events)
+        )
+
+    queue.sort(key=lambda item: (_phase(item[0], run.pools), item[0].key))
+    for req, events in queue:
+        try:
+            grant, reason = run.allocate_new(req)
+        except _Refused as refused:
+            events.append(
+                Event(
+                    EventType.WARNING,
+                    "AllocationFailed",
+                    f"Failed to allocate IP for {go_quote(req.key)}: {refused}",
+                )
+            )
+            verdicts[req.key] = ServiceAllocation(
+                req.key, State.PENDING, Reason.ALLOCATION_FAILED, error=str(refused), events=tuple(events)
+            )
+            continue
+        events.append(
+            Event(EventType.NORMAL, "IPAllocated", f"Assigned IP {go_quote_addresses(grant.addresses)}")
+        )
+        verdicts[req.key] = ServiceAllocation(
+            req.key, State.ALLOCATED, reason, grant.addresses, grant.pool.name, events=tuple(events)
+        )
+
+    return AllocationResult(tuple(verdicts[r.key] for r in ordered))
