@@ -1,0 +1,447 @@
+"""Typed, frozen configuration objects: the MetalLB custom resources, lbd's NodeConfig, and the core
+Kubernetes objects lbd reads (Service, EndpointSlice, Node, Secret, Namespace).
+
+Everything here is produced by `lbd.config.parse_objects` / `load_paths`; nothing here does I/O.
+Durations are float seconds, BFD intervals integer milliseconds, addresses `ipaddress` objects.
+Object names follow Kubernetes: `namespace/name` for namespaced kinds, `name` for Node and Namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Literal
+
+from lbd.config.communities import BGPCommunity
+from lbd.config.frozen import EMPTY, FrozenMap
+from lbd.config.selectors import LabelSelector
+
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+
+DEFAULT_NAMESPACE = "metallb-system"
+DEFAULT_BGP_PORT = 179
+DEFAULT_CONTROL_SOCKET = "/run/lbd/lbd.sock"
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:7472"
+DEFAULT_MEMBERSHIP_PORT = 7946
+UNSPECIFIED_V4 = IPv4Address(0)
+
+
+# --- address pools -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRange:
+    """One entry of `spec.addresses`: a CIDR or `start-end`, with its covering CIDRs (as MetalLB computes)."""
+
+    text: str
+    first: IPAddress
+    last: IPAddress
+    cidrs: tuple[IPNetwork, ...]
+
+    @property
+    def version(self) -> Literal[4, 6]:
+        return 4 if isinstance(self.first, IPv4Address) else 6
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, IPv4Address | IPv6Address):
+            return False
+        # Compare as integers: mypy cannot see that the version check makes the families equal.
+        return address.version == self.first.version and int(self.first) <= int(address) <= int(self.last)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAllocation:
+    """`spec.serviceAllocation`: which services may take addresses from the pool, and its priority.
+
+    Lower `priority` values are preferred (MetalLB); 0 means "no priority set"."""
+
+    priority: int = 0
+    namespaces: tuple[str, ...] = ()
+    namespace_selectors: tuple[LabelSelector, ...] = ()
+    service_selectors: tuple[LabelSelector, ...] = ()
+
+    @property
+    def unrestricted(self) -> bool:
+        return not (self.namespaces or self.namespace_selectors or self.service_selectors)
+
+
+@dataclass(frozen=True, slots=True)
+class IPAddressPool:
+    """A pool of addresses (metallb.io/v1beta1 IPAddressPool, or the pool half of a legacy AddressPool)."""
+
+    name: str
+    namespace: str
+    addresses: tuple[AddressRange, ...]
+    labels: FrozenMap[str, str] = EMPTY
+    auto_assign: bool = True
+    avoid_buggy_ips: bool = False
+    service_allocation: ServiceAllocation | None = None
+    source_kind: Literal["IPAddressPool", "AddressPool"] = "IPAddressPool"
+
+    @property
+    def cidrs(self) -> tuple[IPNetwork, ...]:
+        return tuple(c for r in self.addresses for c in r.cidrs)
+
+    def __contains__(self, address: object) -> bool:
+        return any(address in r for r in self.addresses)
+
+
+# --- advertisements ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class L2Advertisement:
+    """metallb.io/v1beta1 L2Advertisement. No pools named and no pool selectors means every pool."""
+
+    name: str
+    namespace: str
+    ip_address_pools: tuple[str, ...] = ()
+    ip_address_pool_selectors: tuple[LabelSelector, ...] = ()
+    node_selectors: tuple[LabelSelector, ...] = ()
+    interfaces: tuple[str, ...] = ()
+
+    @property
+    def all_interfaces(self) -> bool:
+        return not self.interfaces
+
+
+@dataclass(frozen=True, slots=True)
+class BGPAdvertisement:
+    """metallb.io/v1beta1 BGPAdvertisement (or one inline `bgpAdvertisements` entry of a legacy pool).
+
+    `community_names` are the strings as written; `communities` their resolved values (set by validation:
+    aliases, literals, well-known names). `local_pref` 0 means "not set", as in MetalLB."""
+
+    name: str
+    namespace: str
+    aggregation_length: int = 32
+    aggregation_length_v6: int = 128
+    local_pref: int = 0
+    community_names: tuple[str, ...] = ()
+    communities: tuple[BGPCommunity, ...] = ()
+    ip_address_pools: tuple[str, ...] = ()
+    ip_address_pool_selectors: tuple[LabelSelector, ...] = ()
+    node_selectors: tuple[LabelSelector, ...] = ()
+    peers: tuple[str, ...] = ()
+
+
+# --- BGP peers, BFD, communities -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True, slots=True)
+class BGPPeer:
+    """metallb.io/v1beta1 or v1beta2 BGPPeer.
+
+    `hold_time`/`keepalive_time` are effective values in seconds: with only holdTime set the keepalive is
+    a third of it (MetalLB's parseTimers); None when neither is set (the BGP engine's defaults apply).
+    `peer_asn` is 0 when `dynamic_asn` is used. `password` holds the password from `passwordSecret`
+    once validation resolved it."""
+
+    name: str
+    namespace: str
+    api_version: str
+    my_asn: int
+    peer_asn: int = 0
+    dynamic_asn: Literal["internal", "external"] | None = None
+    peer_address: IPAddress | None = None
+    interface: str | None = None
+    source_address: IPAddress | None = None
+    peer_port: int = DEFAULT_BGP_PORT
+    hold_time: float | None = None
+    keepalive_time: float | None = None
+    connect_time: float | None = None
+    router_id: IPv4Address | None = None
+    node_selectors: tuple[LabelSelector, ...] = ()
+    password: str | None = None
+    password_secret: SecretRef | None = None
+    bfd_profile: str | None = None
+    ebgp_multihop: bool = False
+    enable_graceful_restart: bool = False
+    vrf: str = ""
+    disable_mp: bool = False
+    dual_stack_address_family: bool = False
+
+    @property
+    def is_ibgp(self) -> bool:
+        if self.dynamic_asn is not None:
+            return self.dynamic_asn == "internal"
+        return self.peer_asn == self.my_asn
+
+
+@dataclass(frozen=True, slots=True)
+class BFDProfile:
+    """metallb.io/v1beta1 BFDProfile with MetalLB's documented defaults filled in (milliseconds)."""
+
+    name: str
+    namespace: str
+    receive_interval_ms: int = 300
+    transmit_interval_ms: int = 300
+    detect_multiplier: int = 3
+    echo_interval_ms: int = 50
+    echo_mode: bool = False
+    passive_mode: bool = False
+    minimum_ttl: int = 254
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityAlias:
+    name: str
+    value: BGPCommunity
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    """metallb.io/v1beta1 Community: named aliases usable in BGPAdvertisement `communities`."""
+
+    name: str
+    namespace: str
+    aliases: tuple[CommunityAlias, ...] = ()
+
+
+# --- lbd node-local settings ---------------------------------------------------------------------
+
+
+class LogLevel(Enum):
+    ALL = "all"
+    DEBUG = "debug"
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPeer:
+    name: str
+    address: IPAddress
+    port: int = DEFAULT_MEMBERSHIP_PORT
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """Settings of the node membership protocol used for L2 leader election without Kubernetes.
+
+    Exactly one of `key` (inline shared secret) or `key_file` (a path the daemon reads) is set when
+    there are peers. The defaults detect a dead member in about 150 ms."""
+
+    bind_address: IPAddress = UNSPECIFIED_V4
+    bind_port: int = DEFAULT_MEMBERSHIP_PORT
+    peers: tuple[MemberPeer, ...] = ()
+    key: str | None = None
+    key_file: str | None = None
+    heartbeat_interval: float = 0.05
+    failure_timeout: float = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class LocalDelivery:
+    """Standalone daemon: put announced VIPs on a dummy interface so this host accepts their traffic."""
+
+    enabled: bool = False
+    dummy_interface: str = "lbd0"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """lbd.io/v1alpha1 NodeConfig: settings local to one node (see docs/configuration.md)."""
+
+    name: str
+    node_name: str
+    interfaces: tuple[str, ...] = ()
+    control_socket: str = DEFAULT_CONTROL_SOCKET
+    metrics_address: HostPort = HostPort("127.0.0.1", 7472)
+    log_level: LogLevel = LogLevel.INFO
+    load_balancer_class: str | None = None
+    membership: Membership = Membership()
+    local_delivery: LocalDelivery = LocalDelivery()
+
+
+# --- core Kubernetes objects (the "world") --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+    target_port: int | str | None = None
+    node_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBalancerIngress:
+    ip: str | None = None
+    hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """v1 Service, the fields a load balancer needs. `load_balancer_ip` is kept as written (the
+    allocator reports an unparsable one as an allocation failure, like MetalLB)."""
+
+    name: str
+    namespace: str
+    type: str = "ClusterIP"
+    load_balancer_ip: str | None = None
+    load_balancer_class: str | None = None
+    ip_families: tuple[str, ...] = ()
+    ip_family_policy: str | None = None
+    external_traffic_policy: str = "Cluster"
+    cluster_ips: tuple[str, ...] = ()
+    ports: tuple[ServicePort, ...] = ()
+    selector: FrozenMap[str, str] = EMPTY
+    labels: FrozenMap[str, str] = EMPTY
+    annotations: FrozenMap[str, str] = EMPTY
+    ingress: tuple[LoadBalancerIngress, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One endpoint of an EndpointSlice. Unset conditions follow the API: ready=nil means ready,
+    serving=nil defers to ready, terminating=nil means not terminating."""
+
+    addresses: tuple[str, ...]
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    node_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSlice:
+    name: str
+    namespace: str
+    service_name: str | None
+    address_type: str = "IPv4"
+    endpoints: tuple[Endpoint, ...] = ()
+    labels: FrozenMap[str, str] = EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCondition:
+    type: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    type: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    labels: FrozenMap[str, str] = EMPTY
+    conditions: tuple[NodeCondition, ...] = ()
+    addresses: tuple[NodeAddress, ...] = ()
+    unschedulable: bool = False
+
+    def condition(self, type_: str) -> str | None:
+        for c in self.conditions:
+            if c.type == type_:
+                return c.status
+        return None
+
+    @property
+    def network_unavailable(self) -> bool:
+        return self.condition("NetworkUnavailable") == "True"
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """v1 Secret with `data` decoded from base64 and `stringData` merged over it (as the API server does)."""
+
+    name: str
+    namespace: str
+    type: str = "Opaque"
+    data: FrozenMap[str, bytes] = EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: FrozenMap[str, str] = EMPTY
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated MetalLB + lbd configuration. Built only when a document set has no errors.
+
+    `pool_l2`/`pool_bgp` map a pool name to the advertisements that cover it (MetalLB's resolution of
+    `ipAddressPools` + `ipAddressPoolSelectors`, where neither means every pool)."""
+
+    namespace: str
+    pools: FrozenMap[str, IPAddressPool]
+    l2_advertisements: FrozenMap[str, L2Advertisement]
+    bgp_advertisements: FrozenMap[str, BGPAdvertisement]
+    peers: FrozenMap[str, BGPPeer]
+    bfd_profiles: FrozenMap[str, BFDProfile]
+    communities: FrozenMap[str, BGPCommunity]
+    node_configs: FrozenMap[str, NodeConfig]
+    pool_l2: FrozenMap[str, tuple[str, ...]]
+    pool_bgp: FrozenMap[str, tuple[str, ...]]
+
+    def l2_advertisements_for(self, pool: str) -> tuple[L2Advertisement, ...]:
+        return tuple(self.l2_advertisements[n] for n in self.pool_l2.get(pool, ()))
+
+    def bgp_advertisements_for(self, pool: str) -> tuple[BGPAdvertisement, ...]:
+        return tuple(self.bgp_advertisements[n] for n in self.pool_bgp.get(pool, ()))
+
+    def pool_of(self, address: IPAddress) -> IPAddressPool | None:
+        for pool in self.pools.values():
+            if address in pool:
+                return pool
+        return None
+
+    def node_config(self, node_name: str) -> NodeConfig | None:
+        return self.node_configs.get(node_name)
+
+    def bfd_profile_of(self, peer: BGPPeer) -> BFDProfile | None:
+        return self.bfd_profiles.get(peer.bfd_profile) if peer.bfd_profile else None
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """The core objects of one snapshot, keyed `namespace/name` (or `name` for Node and Namespace)."""
+
+    services: FrozenMap[str, Service] = EMPTY
+    endpoint_slices: FrozenMap[str, EndpointSlice] = EMPTY
+    nodes: FrozenMap[str, Node] = EMPTY
+    secrets: FrozenMap[str, Secret] = EMPTY
+    namespaces: FrozenMap[str, Namespace] = EMPTY
+
+    def endpoint_slices_for(self, service: Service) -> tuple[EndpointSlice, ...]:
+        return tuple(
+            s
+            for s in self.endpoint_slices.values()
+            if s.namespace == service.namespace and s.service_name == service.name
+        )
