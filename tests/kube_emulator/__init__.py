@@ -1,0 +1,11 @@
+"""A Kubernetes API-server emulator for tests: the real HTTP list/watch protocol over aiohttp.
+
+Use `KubeEmulator` directly (`async with KubeEmulator() as api: ...`), the pytest fixtures in
+`tests.kube_emulator.fixtures`, or `python -m tests.kube_emulator --port N` for manual runs.
+"""
+
+from tests.kube_emulator.resources import RESOURCE_TYPES, ResourceType
+from tests.kube_emulator.server import KubeEmulator, running_emulator
+from tests.kube_emulator.store import ApiError
+
+__all__ = ["RESOURCE_TYPES", "ApiError", "KubeEmulator", "ResourceType", "running_emulator"]
