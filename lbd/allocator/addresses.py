@@ -57,28 +57,16 @@ class SharingKey:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class AddressRange:
-    """Inclusive range of addresses of one IP version, as integers."""
+class Span:
+    """Inclusive range of addresses of one IP version, as integers: one `spec.addresses` entry."""
 
     version: int
     first: int
     last: int
 
     @classmethod
-    def parse(cls, text: str) -> AddressRange:
-        """Parse a pool entry: a CIDR (`192.0.2.0/24`), a range (`192.0.2.1-192.0.2.9`) or one address."""
-        text = text.strip()
-        if "-" in text:
-            start_text, end_text = text.split("-", 1)
-            start = ipaddress.ip_address(start_text.strip())
-            end = ipaddress.ip_address(end_text.strip())
-            if start.version != end.version:
-                raise ValueError(f"invalid IP range {text!r}: mixed address families")
-            if int(start) > int(end):
-                raise ValueError(f"invalid IP range {text!r}: start IP {start} is after the end IP {end}")
-            return cls(start.version, int(start), int(end))
-        net = ipaddress.ip_network(text, strict=False)
-        return cls(net.version, int(net.network_address), int(net.broadcast_address))
+    def between(cls, first: IPAddress, last: IPAddress) -> Span:
+        return cls(first.version, int(first), int(last))
 
     @property
     def size(self) -> int:
@@ -108,22 +96,22 @@ class PoolSpace:
     """The addresses of one pool, in MetalLB's allocation order."""
 
     name: str
-    ranges: tuple[AddressRange, ...]
+    spans: tuple[Span, ...]
     avoid_buggy_ips: bool = False
 
     def owns(self, address: IPAddress) -> bool:
         """MetalLB `poolFor`: inside one of the ranges and not skipped by avoidBuggyIPs."""
         if self.avoid_buggy_ips and confuses_buggy_firmware(address.version, int(address)):
             return False
-        return any(address in r for r in self.ranges)
+        return any(address in r for r in self.spans)
 
     def families(self) -> frozenset[int]:
-        return frozenset(r.version for r in self.ranges)
+        return frozenset(r.version for r in self.spans)
 
     def capacity(self, version: int) -> int:
         """Number of allocatable addresses of one version (exact, also with avoidBuggyIPs)."""
         total = 0
-        for r in self.ranges:
+        for r in self.spans:
             if r.version != version:
                 continue
             total += r.size
@@ -254,7 +242,7 @@ class AddressBook:
     ) -> IPAddress | None:
         """MetalLB `getFreeIPsFromPool` for one family: the first address of the pool, in pool order,
         that `check` accepts; None when the pool has none of this version left."""
-        for r in space.ranges:
+        for r in space.spans:
             if r.version != version:
                 continue
             found = self._first_in_range(service, r, space.avoid_buggy_ips, ports, key)
@@ -263,7 +251,7 @@ class AddressBook:
         return None
 
     def _first_in_range(
-        self, service: str, r: AddressRange, avoid_buggy: bool, ports: Sequence[Port], key: SharingKey
+        self, service: str, r: Span, avoid_buggy: bool, ports: Sequence[Port], key: SharingKey
     ) -> int | None:
         free = self._first_free(r, avoid_buggy)
         best = free
@@ -278,7 +266,7 @@ class AddressBook:
                         break
         return best
 
-    def _first_free(self, r: AddressRange, avoid_buggy: bool) -> int | None:
+    def _first_free(self, r: Span, avoid_buggy: bool) -> int | None:
         used = self._used[r.version]
         value = r.first
         while value <= r.last:

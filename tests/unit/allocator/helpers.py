@@ -5,8 +5,17 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from lbd.allocator.addresses import AddressRange, IPAddress, PoolSpace, Port, SharingKey
+from lbd.allocator.addresses import IPAddress, PoolSpace, Port, SharingKey, Span
 from lbd.allocator.requests import Family, FamilyPolicy, PoolPolicy, ServiceRequest
+
+
+def span(text: str) -> Span:
+    """A pool entry as the config parser would give it: CIDR, `a-b` or one address."""
+    if "-" in text:
+        first, last = (ipaddress.ip_address(t.strip()) for t in text.split("-", 1))
+        return Span.between(first, last)
+    net = ipaddress.ip_network(text, strict=False)
+    return Span.between(net.network_address, net.broadcast_address)
 
 
 class LabelsEqual:
@@ -30,7 +39,7 @@ def pool(
     restricted: bool | None = None,
 ) -> PoolPolicy:
     return PoolPolicy(
-        space=PoolSpace(name, tuple(AddressRange.parse(e) for e in entries), avoid),
+        space=PoolSpace(name, tuple(span(e) for e in entries), avoid),
         auto_assign=auto,
         restricted=bool(namespaces or selectors or priority) if restricted is None else restricted,
         priority=priority,
