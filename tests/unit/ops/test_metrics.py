@@ -1,0 +1,116 @@
+"""MetalLB's metric names and labels, exposed exactly, and accepted by promtool but for MetalLB's naming."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import aiohttp
+import pytest
+
+from lbd.metrics import FAMILIES, Metrics, Sample
+from lbd.metrics_http import start_metrics_server
+
+
+def sample_lines(text: str) -> set[str]:
+    return {line for line in text.splitlines() if line.startswith("metallb_")}
+
+
+def populated() -> Metrics:
+    metrics = Metrics(process_metrics=False)
+    metrics.set("metallb_k8s_client_config_stale_bool", 0)
+    metrics.inc("metallb_k8s_client_updates_total")
+    metrics.inc("metallb_k8s_client_updates_total")
+    metrics.add_provider(
+        lambda: [
+            Sample("metallb_bgp_session_up", {"peer": "192.0.2.1"}, 1),
+            Sample("metallb_bgp_updates_total", {"peer": "192.0.2.1"}, 7),
+            Sample("metallb_bfd_control_packet_input", {"peer": "192.0.2.1"}, 42),
+            Sample("metallb_layer2_gratuitous_sent", {"ip": "198.51.100.5"}, 6),
+            Sample(
+                "metallb_speaker_announced",
+                {"ip": "198.51.100.5", "node": "n1", "protocol": "layer2", "service": "default/web"},
+                1,
+            ),
+        ]
+    )
+    return metrics
+
+
+def test_exact_names_and_labels() -> None:
+    text = populated().exposition().decode()
+    assert sample_lines(text) == {
+        "metallb_k8s_client_config_stale_bool 0.0",
+        "metallb_k8s_client_updates_total 2.0",
+        'metallb_bgp_session_up{peer="192.0.2.1"} 1.0',
+        'metallb_bgp_updates_total{peer="192.0.2.1"} 7.0',
+        'metallb_bfd_control_packet_input{peer="192.0.2.1"} 42.0',
+        'metallb_layer2_gratuitous_sent{ip="198.51.100.5"} 6.0',
+        'metallb_speaker_announced{ip="198.51.100.5",node="n1",protocol="layer2",service="default/web"} 1.0',
+    }
+    assert "# TYPE metallb_bfd_control_packet_input counter" in text
+
+
+def test_labels_are_checked() -> None:
+    metrics = Metrics(process_metrics=False)
+    with pytest.raises(ValueError, match=r"metallb_bgp_session_up takes labels \('peer',\)"):
+        metrics.set("metallb_bgp_session_up", 1, neighbor="192.0.2.1")
+    with pytest.raises(KeyError, match="unknown metric"):
+        metrics.inc("metallb_nope")
+
+
+def test_label_values_are_escaped() -> None:
+    metrics = Metrics(process_metrics=False)
+    metrics.set("metallb_speaker_announced", 1, ip="192.0.2.1", node='a"b', protocol="bgp", service="x\\y\nz")
+    assert sample_lines(metrics.exposition().decode()) == {
+        'metallb_speaker_announced{ip="192.0.2.1",node="a\\"b",protocol="bgp",service="x\\\\y\\nz"} 1.0'
+    }
+
+
+def test_remove() -> None:
+    metrics = Metrics(process_metrics=False)
+    metrics.set("metallb_allocator_addresses_total", 256, pool="a")
+    metrics.remove("metallb_allocator_addresses_total", pool="a")
+    assert sample_lines(metrics.exposition().decode()) == set()
+
+
+def test_promtool_finds_nothing_but_metallb_counter_names() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool not found (package prometheus)")
+        pytest.skip("promtool not found (package prometheus)")
+    metrics = Metrics()
+    for family in FAMILIES.values():
+        metrics.set(family.name, 1, **dict.fromkeys(family.labels, "x"))
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=metrics.exposition(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    problems = [line for line in result.stderr.decode().splitlines() if line.strip()]
+    # MetalLB's own names break two naming conventions; we keep them so dashboards keep working.
+    unsuffixed = {f.name for f in FAMILIES.values() if f.kind == "counter" and not f.name.endswith("_total")}
+    suffixed_gauges = {f.name for f in FAMILIES.values() if f.kind == "gauge" and f.name.endswith("_total")}
+    expected = {f'{name} counter metrics should have "_total" suffix' for name in unsuffixed} | {
+        f'{name} non-counter metrics should not have "_total" suffix' for name in suffixed_gauges
+    }
+    assert set(problems) == expected
+
+
+async def test_http_endpoint() -> None:
+    runner = await start_metrics_server(populated(), "127.0.0.1", 0)
+    try:
+        port = runner.addresses[0][1]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+        ):
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+            assert 'metallb_bgp_session_up{peer="192.0.2.1"} 1.0' in await resp.text()
+    finally:
+        await runner.cleanup()
