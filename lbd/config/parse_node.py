@@ -1,0 +1,156 @@
+"""lbd.io/v1alpha1 NodeConfig: node-local settings (documented field by field in docs/configuration.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from lbd.config.addresses import parse_ip
+from lbd.config.fields import Fields, join
+from lbd.config.model import (
+    DEFAULT_CONTROL_SOCKET,
+    DEFAULT_MEMBERSHIP_PORT,
+    UNSPECIFIED_V4,
+    HostPort,
+    IPAddress,
+    LocalDelivery,
+    LogLevel,
+    MemberPeer,
+    Membership,
+    NodeConfig,
+)
+from lbd.config.parse_metallb import Meta, interface_problem
+from lbd.config.parse_selectors import label_key_problem
+
+MIN_KEY_LENGTH = 16
+MIN_HEARTBEAT = 0.01
+MAX_HEARTBEAT = 10.0
+
+
+def parse_host_port(text: str) -> HostPort:
+    """`host:port`, `[v6]:port` or `:port` (all addresses); raise ValueError saying what is allowed."""
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"{text!r} must be [IPv6]:port")
+        ipaddress.IPv6Address(host)
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"{text!r} must be host:port, [IPv6]:port or :port")
+    if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: port must be 1..65535")
+    return HostPort(host, int(port_text))
+
+
+def _path(fields: Fields, key: str, default: str | None) -> str | None:
+    value = fields.string(key, allow_empty=False)
+    if value is None:
+        return default
+    if not value.startswith("/") or "\0" in value:
+        fields.error(key, f"{value!r} must be an absolute path")
+        return default
+    return value
+
+
+def _membership(spec: Fields, node_name: str) -> Membership:
+    m = spec.mapping("membership")
+    if m is None:
+        return Membership()
+    bind_text = m.string("bindAddress", allow_empty=False)
+    bind: IPAddress = UNSPECIFIED_V4
+    if bind_text is not None:
+        try:
+            bind = parse_ip(bind_text)
+        except ValueError as exc:
+            m.error("bindAddress", str(exc))
+    bind_port = m.integer("bindPort", 1, 65535, DEFAULT_MEMBERSHIP_PORT) or DEFAULT_MEMBERSHIP_PORT
+    peers: list[MemberPeer] = []
+    for i, item in m.items("peers"):
+        name = item.string("name", required=True, allow_empty=False)
+        address_text = item.string("address", required=True, allow_empty=False)
+        port = item.integer("port", 1, 65535, bind_port) or bind_port
+        item.finish()
+        if name is None or address_text is None:
+            continue
+        try:
+            address = parse_ip(address_text)
+        except ValueError as exc:
+            item.error("address", str(exc))
+            continue
+        where = join("peers", i)
+        if name == node_name:
+            m.error(join(where, "name"), f"{name!r} is this node; list only the other members")
+        elif any(p.name == name for p in peers):
+            m.error(join(where, "name"), f"duplicate member name {name!r}")
+        elif any((p.address, p.port) == (address, port) for p in peers):
+            m.error(join(where, "address"), f"duplicate member address {address} port {port}")
+        else:
+            peers.append(MemberPeer(name, address, port))
+    key = m.string("key", allow_empty=False)
+    key_file = _path(m, "keyFile", None)
+    if key is not None and len(key.encode()) < MIN_KEY_LENGTH:
+        m.error("key", f"must be at least {MIN_KEY_LENGTH} bytes")
+    if key is not None and m.has("keyFile"):
+        m.error("keyFile", "key and keyFile are mutually exclusive")
+    if peers and key is None and not m.has("keyFile"):
+        m.error("key", "a shared key (key or keyFile) is required when there are peers")
+    heartbeat = m.duration("heartbeatInterval")
+    timeout = m.duration("failureTimeout")
+    m.finish()
+    defaults = Membership()
+    if heartbeat is not None and not MIN_HEARTBEAT <= heartbeat <= MAX_HEARTBEAT:
+        m.error("heartbeatInterval", "must be between 10ms and 10s")
+        heartbeat = None
+    heartbeat = heartbeat if heartbeat is not None else defaults.heartbeat_interval
+    timeout = timeout if timeout is not None else max(defaults.failure_timeout, 3 * heartbeat)
+    if timeout < 2 * heartbeat:
+        m.error(
+            "failureTimeout", "must be at least twice heartbeatInterval (one lost heartbeat is not a failure)"
+        )
+    return Membership(bind, bind_port, tuple(peers), key, key_file, heartbeat, timeout)
+
+
+def node_config(meta: Meta, spec: Fields) -> NodeConfig:
+    node_name = spec.string("nodeName", allow_empty=False) or meta.name
+    interfaces = spec.string_list("interfaces", unique=True)
+    for i, name in enumerate(interfaces):
+        problem = interface_problem(name)
+        if problem:
+            spec.error(join("interfaces", i), problem)
+    control_socket = _path(spec, "controlSocket", DEFAULT_CONTROL_SOCKET) or DEFAULT_CONTROL_SOCKET
+    metrics = HostPort("127.0.0.1", 7472)
+    metrics_text = spec.string("metricsAddress", allow_empty=False)
+    if metrics_text is not None:
+        try:
+            metrics = parse_host_port(metrics_text)
+        except ValueError as exc:
+            spec.error("metricsAddress", str(exc))
+    level_text = spec.string("logLevel")
+    level = LogLevel.INFO
+    if level_text is not None:
+        try:
+            level = LogLevel(level_text)
+        except ValueError:
+            spec.error("logLevel", f"{level_text!r} is not one of {', '.join(lv.value for lv in LogLevel)}")
+    lb_class = spec.string("loadBalancerClass", allow_empty=False)
+    if lb_class is not None:
+        problem = label_key_problem(lb_class)
+        if problem:
+            spec.error("loadBalancerClass", problem.replace("label key", "class"))
+    membership = _membership(spec, node_name)
+    local = LocalDelivery()
+    ld = spec.mapping("localDelivery")
+    if ld is not None:
+        enabled = ld.boolean("enabled")
+        dummy = ld.string("dummyInterface", allow_empty=False) or local.dummy_interface
+        problem = interface_problem(dummy)
+        if problem:
+            ld.error("dummyInterface", problem)
+        elif dummy in interfaces:
+            ld.error("dummyInterface", f"{dummy!r} is also listed in spec.interfaces")
+        ld.finish()
+        local = LocalDelivery(enabled, dummy)
+    spec.finish()
+    return NodeConfig(
+        meta.name, node_name, interfaces, control_socket, metrics, level, lb_class, membership, local
+    )

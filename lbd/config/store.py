@@ -1,0 +1,52 @@
+"""The config in force: updates are accepted or rejected whole; a rejected update keeps the last good one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lbd.config.errors import ConfigError
+from lbd.config.model import Config
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    at: float
+    errors: tuple[ConfigError, ...]
+
+
+class ConfigStore:
+    """Holds the last good Config and the last rejection. `clock` gives the rejection timestamps
+    (the daemon passes `time.time`; tests pass a fake)."""
+
+    __slots__ = ("_clock", "_current", "_generation", "_rejection")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._current: Config | None = None
+        self._rejection: Rejection | None = None
+        self._generation = 0
+
+    def apply(self, config: Config | None, errors: tuple[ConfigError, ...] | list[ConfigError] = ()) -> bool:
+        """Install `config` if it is not None (clearing the last rejection) and return True;
+        otherwise record the rejection and keep the config in force."""
+        if config is None:
+            self._rejection = Rejection(self._clock(), tuple(errors))
+            return False
+        self._current = config
+        self._rejection = None
+        self._generation += 1
+        return True
+
+    @property
+    def current(self) -> Config | None:
+        return self._current
+
+    @property
+    def generation(self) -> int:
+        """How many configs were accepted so far (0: none yet)."""
+        return self._generation
+
+    @property
+    def last_rejection(self) -> Rejection | None:
+        return self._rejection
