@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from ipaddress import (
     IPv4Address,
-    IPv4Network,
     IPv6Address,
-    IPv6Network,
-    collapse_addresses,
     ip_address,
     ip_network,
     summarize_address_range,
@@ -31,9 +28,12 @@ def parse_range(text: str) -> AddressRange:
     """Raise ValueError with a message saying what is allowed."""
     if "-" not in text:
         if "/" not in text:
-            raise ValueError(
-                f"{text!r} is neither a CIDR nor a range; write {text}/32 (or /128) or {text}-{text}"
-            )
+            try:
+                single = parse_ip(text.strip())
+            except ValueError:
+                raise ValueError(f"{text!r} is not a CIDR (e.g. 192.0.2.0/24) or a start-end range") from None
+            bits = 32 if single.version == 4 else 128
+            raise ValueError(f"{text!r} is a single address; write {single}/{bits} or {single}-{single}")
         try:
             # Go's net.ParseCIDR accepts host bits (192.0.2.7/24 means 192.0.2.0/24); so do we.
             net: IPNetwork = ip_network(text.strip(), strict=False)
@@ -72,9 +72,3 @@ def overlaps(ranges: Iterable[tuple[str, AddressRange]]) -> list[tuple[str, Addr
         found.extend((o, r, owner, rng) for o, r in active)
         active.append((owner, rng))
     return found
-
-
-def collapse(cidrs: Iterable[IPNetwork]) -> list[IPNetwork]:
-    v4 = [c for c in cidrs if isinstance(c, IPv4Network)]
-    v6 = [c for c in cidrs if isinstance(c, IPv6Network)]
-    return [*collapse_addresses(v4), *collapse_addresses(v6)]
