@@ -13,3 +13,4 @@ from typing import Any
 Register = Callable[["argparse._SubParsersAction[Any]"], None]
 
 COMMANDS: list[Register] = []
+COMMANDS.append(__import__("lbd.commands.config_cmd", fromlist=["register"]).register)
