@@ -33,6 +33,7 @@ class ResourceType:
 
 
 METALLB = "metallb.io"
+BUILTIN_GROUPS = frozenset({"", "discovery.k8s.io", "coordination.k8s.io"})
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", ("v1",), "namespaces", "Namespace", namespaced=False, has_status=True),

@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.kube_emulator.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from tests.kube_emulator.resources import Registry, ResourceType
+from tests.kube_emulator.resources import BUILTIN_GROUPS, Registry, ResourceType
 from tests.kube_emulator.selectors import SelectorError, field_selector, label_selector
 from tests.kube_emulator.store import (
     BOOKMARK,
@@ -311,7 +311,8 @@ class KubeEmulator:
             return _json({"major": "1", "minor": "30", "gitVersion": "v1.30.0-lbd-emulator"})
         if parts[0] == "api":
             if len(parts) == 1:
-                return _json({"kind": "APIVersions", "versions": ["v1"]})
+                cidrs = [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host}:{self.port}"}]
+                return _json({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": cidrs})
             group, version, rest = "", parts[1], parts[2:]
         elif parts[0] == "apis":
             if len(parts) == 1:
@@ -411,7 +412,7 @@ class KubeEmulator:
                     raise PatchError("a merge patch must be a JSON object", 400)
                 patched = merge_patch(current, patch)
             elif content_type == "application/strategic-merge-patch+json":
-                if t.rt.group not in ("", "discovery.k8s.io", "coordination.k8s.io"):
+                if t.rt.group not in BUILTIN_GROUPS:
                     raise ApiError(
                         415,
                         "UnsupportedMediaType",
@@ -440,6 +441,12 @@ class KubeEmulator:
             if kept in current["metadata"]:
                 patched.setdefault("metadata", {})[kept] = current["metadata"][kept]
         return self.storage.update(t.rt, t.namespace, t.name, patched, status_only)
+
+    def _list_item(self, t: _Target, obj: Obj) -> Obj:
+        # Built-in kinds leave apiVersion and kind off list items; custom resources carry them.
+        if t.rt.group in BUILTIN_GROUPS:
+            return obj
+        return self._present(t.rt, t.version, obj)
 
     def _present(self, rt: ResourceType, version: str, obj: Obj) -> Obj:
         return {"apiVersion": rt.api_version(version), "kind": rt.kind, **obj}
@@ -499,7 +506,7 @@ class KubeEmulator:
                 "apiVersion": t.rt.api_version(t.version),
                 "kind": t.rt.list_kind,
                 "metadata": meta,
-                "items": [self._present(t.rt, t.version, o) for o in items],
+                "items": [self._list_item(t, o) for o in items],
             }
         )
 

@@ -1,0 +1,82 @@
+"""The Kubernetes resource kinds lbd watches, and the collection URLs the API server serves them at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METALLB_GROUP = "metallb.io"
+DEFAULT_NAMESPACE = "metallb-system"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceKind:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def collection_path(self, namespace: str | None = None) -> str:
+        """`/api/v1/services`, `/apis/metallb.io/v1beta1/namespaces/ns/ipaddresspools`, ...
+        A namespaced kind without a namespace is listed across all namespaces."""
+        prefix = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace is not None and self.namespaced:
+            return f"{prefix}/namespaces/{namespace}/{self.plural}"
+        if namespace is not None:
+            raise ValueError(f"{self.kind} is cluster-scoped; it has no namespace")
+        return f"{prefix}/{self.plural}"
+
+    def __str__(self) -> str:
+        return f"{self.plural}.{self.version}.{self.group}" if self.group else f"{self.plural}.{self.version}"
+
+
+SERVICES = ResourceKind("", "v1", "services", "Service", namespaced=True)
+NODES = ResourceKind("", "v1", "nodes", "Node", namespaced=False)
+SECRETS = ResourceKind("", "v1", "secrets", "Secret", namespaced=True)
+ENDPOINT_SLICES = ResourceKind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", namespaced=True)
+
+IP_ADDRESS_POOLS = ResourceKind(METALLB_GROUP, "v1beta1", "ipaddresspools", "IPAddressPool", True)
+L2_ADVERTISEMENTS = ResourceKind(METALLB_GROUP, "v1beta1", "l2advertisements", "L2Advertisement", True)
+BGP_ADVERTISEMENTS = ResourceKind(METALLB_GROUP, "v1beta1", "bgpadvertisements", "BGPAdvertisement", True)
+BFD_PROFILES = ResourceKind(METALLB_GROUP, "v1beta1", "bfdprofiles", "BFDProfile", True)
+COMMUNITIES = ResourceKind(METALLB_GROUP, "v1beta1", "communities", "Community", True)
+# BGPPeer is stored once and served at v1beta1 and v1beta2 (a conversion webhook maps them); MetalLB
+# reads v1beta2, the version that has every field.
+BGP_PEERS = ResourceKind(METALLB_GROUP, "v1beta2", "bgppeers", "BGPPeer", True)
+ADDRESS_POOLS = ResourceKind(METALLB_GROUP, "v1beta1", "addresspools", "AddressPool", True)
+
+METALLB_KINDS: tuple[ResourceKind, ...] = (
+    IP_ADDRESS_POOLS,
+    L2_ADVERTISEMENTS,
+    BGP_ADVERTISEMENTS,
+    BFD_PROFILES,
+    COMMUNITIES,
+    BGP_PEERS,
+    ADDRESS_POOLS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchTarget:
+    """One list/watch: a kind, in one namespace or (None) across the cluster."""
+
+    kind: ResourceKind
+    namespace: str | None = None
+    label_selector: str | None = None
+    field_selector: str | None = None
+
+
+def default_targets(namespace: str = DEFAULT_NAMESPACE) -> tuple[WatchTarget, ...]:
+    """What the daemon watches: Services, EndpointSlices cluster-wide, Nodes, and the Secrets and
+    metallb.io objects of its own namespace."""
+    return (
+        WatchTarget(SERVICES),
+        WatchTarget(ENDPOINT_SLICES),
+        WatchTarget(NODES),
+        WatchTarget(SECRETS, namespace),
+        *(WatchTarget(kind, namespace) for kind in METALLB_KINDS),
+    )
