@@ -14,3 +14,5 @@ Register = Callable[["argparse._SubParsersAction[Any]"], None]
 
 COMMANDS: list[Register] = []
 COMMANDS.append(__import__("lbd.commands.config_cmd", fromlist=["register"]).register)
+COMMANDS.append(__import__("lbd.commands.plan_cmd", fromlist=["register"]).register)
+COMMANDS.append(__import__("lbd.commands.explain_cmd", fromlist=["register"]).register)
