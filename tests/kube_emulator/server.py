@@ -594,6 +594,8 @@ class KubeEmulator:
             try:
                 item = await asyncio.wait_for(watcher.queue.get(), wait)
             except TimeoutError:
+                # Due every interval, and also just before a timeout closes the stream, so that the
+                # client resumes from the newest revision, as the API server's watch cache does.
                 bookmark_due = True
                 continue
             if item == DROP:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.config import incluster_config
 
 from lbd.kube import (
     IP_ADDRESS_POOLS,
@@ -21,6 +24,7 @@ from lbd.kube import (
     ReflectorSettings,
     WatchTarget,
     default_targets,
+    new_api_client,
 )
 from tests.kube_emulator import KubeEmulator
 
@@ -350,3 +354,50 @@ async def test_informers_for_the_daemon(kube_emulator: KubeEmulator, api_client:
             informers.store(SERVICES, NS)
     finally:
         await informers.stop()
+
+
+async def test_slow_server_times_out_then_recovers(
+    kube_emulator: KubeEmulator, api_client: ApiClient
+) -> None:
+    kube_emulator.create(_node("a"))
+    kube_emulator.latency = 1.0
+    settings = ReflectorSettings(request_timeout=0.3, backoff_initial=0.05, backoff_max=0.1)
+    reflector = Reflector(api_client, WatchTarget(NODES), settings=settings)
+    reflector.start()
+    try:
+        await eventually(lambda: reflector.failures >= 1)
+        assert not reflector.synced.is_set()
+        assert reflector.last_error is not None and "Timeout" in reflector.last_error
+        kube_emulator.latency = 0.0
+        await reflector.wait_synced(5)
+        assert _names(reflector) == ["a"]
+    finally:
+        await reflector.stop()
+
+
+async def test_new_api_client_from_kubeconfig(kube_emulator: KubeEmulator, kubeconfig: Path) -> None:
+    kube_emulator.create(_node("a"))
+    api = await new_api_client(str(kubeconfig))
+    async with api:
+        reflector = Reflector(api, WatchTarget(NODES), settings=FAST)
+        reflector.start()
+        try:
+            await reflector.wait_synced(5)
+        finally:
+            await reflector.stop()
+    assert _names(reflector) == ["a"]
+    assert any(m == "GET" for m, _ in kube_emulator.requests)
+
+
+async def test_new_api_client_in_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = tmp_path / "token"
+    token.write_text("sa-token")
+    ca = certifi.where()  # any well-formed CA bundle; nothing connects
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", ca)
+    api = await new_api_client()
+    async with api:
+        assert api.configuration.host == "https://127.0.0.1:6443"
+        assert api.configuration.api_key["BearerToken"].endswith("sa-token")
