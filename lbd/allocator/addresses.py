@@ -149,6 +149,15 @@ class SharingConflict:
     message: str
 
 
+def _identity(value: int) -> int:
+    return value
+
+
+def _buggy_free_rank(value: int) -> int:
+    """Position of an IPv4 address among those not ending in .0/.255 (monotone, +1 per such address)."""
+    return (value >> 8) * 254 + min(max((value & 0xFF) - 1, 0), 253)
+
+
 class _SortedInts:
     """Sorted distinct integers with `first value not in the set at or above a` in O(log n)."""
 
@@ -167,18 +176,22 @@ class _SortedInts:
         if i < len(self._values) and self._values[i] == value:
             del self._values[i]
 
-    def first_absent_from(self, start: int) -> int:
+    def first_absent_from(self, start: int, last: int, skip_buggy: bool = False) -> int:
+        """The first value >= start not in the set (only meaningful up to `last`). With `skip_buggy`,
+        values ending in .0/.255 count as present: none of them is ever in the set inside such a range
+        (a pool avoiding them never hands them out), so runs of used addresses bridge those gaps."""
         values = self._values
         i = bisect.bisect_left(values, start)
         if i == len(values) or values[i] != start:
             return start
-        # values[j] - j is constant along the run of consecutive values starting at values[i] == start
-        # and strictly larger after it: binary-search the run's last index.
-        offset = start - i
-        lo, hi = i, len(values) - 1
+        rank = _buggy_free_rank if skip_buggy else _identity
+        # rank(values[j]) - j is constant along the run of consecutive values starting at values[i]
+        # and larger after it; only indexes up to `last` are searched, where that holds.
+        offset = rank(start) - i
+        lo, hi = i, bisect.bisect_right(values, last) - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if values[mid] - mid == offset:
+            if rank(values[mid]) - mid == offset:
                 lo = mid
             else:
                 hi = mid - 1
@@ -268,13 +281,15 @@ class AddressBook:
 
     def _first_free(self, r: Span, avoid_buggy: bool) -> int | None:
         used = self._used[r.version]
+        skip = avoid_buggy and r.version == 4
         value = r.first
         while value <= r.last:
-            value = used.first_absent_from(value)
+            value = used.first_absent_from(value, r.last, skip)
             if value > r.last:
                 return None
-            if avoid_buggy and confuses_buggy_firmware(r.version, value):
-                value += 1
+            if skip and confuses_buggy_firmware(r.version, value):
+                # x.255 is always followed by (x+1).0: step over both at once.
+                value += 2 if value & 0xFF else 1
                 continue
             return value
         return None
