@@ -219,7 +219,8 @@ def _compatible_local_pref(
 ) -> bool:
     """MetalLB's BGPAdvertisementsHaveCompatibleLocalPref: can the two send one prefix to one peer from
     one node with different LOCAL_PREF? Different aggregation lengths make different prefixes; disjoint
-    peer lists or node sets never meet. Node sets are resolved against the known Node objects."""
+    peer lists or node sets never meet. Node sets are resolved against the known Node objects, except
+    that two advertisements without nodeSelectors always meet (even before any Node is known)."""
     if a.local_pref == b.local_pref:
         return True
     has4 = any(r.version == 4 for r in pool.addresses)
@@ -230,6 +231,9 @@ def _compatible_local_pref(
         return True
     if a.peers and b.peers and not set(a.peers) & set(b.peers):
         return True
+    if not a.node_selectors and not b.node_selectors:
+        # Both announce from every node: they meet on any node, known as a Node object or not.
+        return False
     return not (_nodes_of(a.node_selectors, world) & _nodes_of(b.node_selectors, world))
 
 
