@@ -37,8 +37,6 @@ class Snapshot:
 class Reason(enum.StrEnum):
     """Why an address is not announced (by this node, or at all). Values are MetalLB's where it has one."""
 
-    NO_IP_ALLOCATED = "noIPAllocated"
-    """The service has no address (pending)."""
     NO_ADVERTISEMENT = "noAdvertisement"
     """No L2Advertisement (resp. BGPAdvertisement) covers the address's pool."""
     NO_ENDPOINTS = "noEndpoints"
