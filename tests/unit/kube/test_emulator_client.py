@@ -336,7 +336,9 @@ async def test_discovery(api_client: ApiClient) -> None:
     assert [r.name for r in slices.resources] == ["endpointslices"]
 
 
-async def test_global_kubeconfig_loading(kubeconfig: Path) -> None:
+async def test_global_kubeconfig_loading(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # load_kube_config sets the process-wide default configuration; undo that after the test.
+    monkeypatch.setattr(client.Configuration, "_default", None)
     await config.load_kube_config(config_file=str(kubeconfig))
     async with ApiClient() as api:
         nodes = await client.CoreV1Api(api).list_node()
