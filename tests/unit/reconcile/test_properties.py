@@ -20,8 +20,8 @@ def clusters(draw: st.DrawFn) -> tuple[Snapshot, list[str]]:
     nodes = [
         node(
             name,
-            unavailable=draw(st.booleans()),
-            unschedulable=draw(st.booleans()),
+            unavailable=draw(st.sampled_from([False, False, False, True])),
+            unschedulable=draw(st.sampled_from([False, False, False, True])),
             zone=draw(st.sampled_from(["a", "b"])),
         )
         for name in NODE_NAMES
