@@ -105,9 +105,6 @@ class PoolSpace:
             return False
         return any(address in r for r in self.spans)
 
-    def families(self) -> frozenset[int]:
-        return frozenset(r.version for r in self.spans)
-
     def capacity(self, version: int) -> int:
         """Number of allocatable addresses of one version (exact, also with avoidBuggyIPs)."""
         total = 0
@@ -346,9 +343,6 @@ class AddressBook:
             index.add(int(address))
         else:
             index.discard(int(address))
-
-    def in_use(self, pool: str, version: int) -> int:
-        return sum(1 for a, u in self._uses.items() if u.pool == pool and a.version == version)
 
 
 def _sharing_error(existing: SharingKey, new: SharingKey) -> str | None:

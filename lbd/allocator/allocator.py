@@ -59,14 +59,14 @@ class _Run:
 
     def __init__(self, pools: Sequence[PoolPolicy]) -> None:
         self.pools = {p.name: p for p in pools}
+        self.by_name = [self.pools[n] for n in sorted(self.pools)]
         self.book = AddressBook()
 
     # -- MetalLB Allocator primitives -------------------------------------------------------------
 
     def pool_for(self, addresses: Sequence[IPAddress]) -> PoolPolicy | None:
         """MetalLB `poolFor`: the pool owning all the addresses."""
-        for name in sorted(self.pools):
-            pool = self.pools[name]
+        for pool in self.by_name:
             if all(pool.space.owns(a) for a in addresses):
                 return pool
         return None
@@ -159,11 +159,7 @@ class _Run:
         return sorted(pinned, key=lambda p: (p.priority == 0, p.priority, p.name))
 
     def general_pools(self) -> list[PoolPolicy]:
-        return [
-            self.pools[n]
-            for n in sorted(self.pools)
-            if self.pools[n].auto_assign and not self.pools[n].restricted
-        ]
+        return [p for p in self.by_name if p.auto_assign and not p.restricted]
 
     # -- MetalLB controller steps -----------------------------------------------------------------
 
