@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import random
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -92,7 +91,14 @@ class CallbackError(Exception):
 
 
 # What the API server or the network can cause; anything else is a bug and ends the reflector.
-_RETRYABLE = (ApiStatusError, MalformedResponse, aiohttp.ClientError, TimeoutError, OSError, ValueError)
+_RETRYABLE = (
+    ApiStatusError,
+    MalformedResponse,
+    aiohttp.ClientError,
+    TimeoutError,
+    OSError,
+    json.JSONDecodeError,
+)
 
 
 class Reflector:
@@ -148,25 +154,30 @@ class Reflector:
 
     @property
     def failures(self) -> int:
-        """Consecutive failed requests; 0 once a list or watch works again."""
+        """Consecutive failures; back to 0 once a watch works again."""
         return self.backoff.failures
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             started: float | None = None
             self._delivered = 0
+            listing = self.resource_version is None
             try:
-                if self.resource_version is None:
+                if listing:
                     await self._list()
-                started = time.monotonic()
+                started = loop.time()
                 await self._watch()
                 if self._watch_was_useful(started):
                     continue
                 self._failed("watch ended at once")
             except _Gone as e:
-                self._log.info("kube resource version expired, listing again", error=str(e))
                 self.resource_version = None
-                continue
+                if not listing:
+                    self._log.info("kube resource version expired, listing again", error=str(e))
+                    continue
+                # Expired again right after a list: a server in trouble, so back off like any error.
+                self._failed(f"expired right after a list: {e}")
             except _RETRYABLE as e:
                 # A watch that worked for a while and then broke says nothing bad about the server:
                 # retry it from the first step of the backoff.
@@ -176,7 +187,8 @@ class Reflector:
             await asyncio.sleep(self.backoff.next_delay())
 
     def _watch_was_useful(self, started: float) -> bool:
-        if self._delivered or time.monotonic() - started >= self.settings.min_watch_duration:
+        elapsed = asyncio.get_running_loop().time() - started
+        if self._delivered or elapsed >= self.settings.min_watch_duration:
             self.backoff.reset()
             return True
         return False
@@ -257,7 +269,8 @@ class Reflector:
         self.lists += 1
         self.connected = True
         self.last_error = None
-        self.backoff.reset()
+        # The backoff is not reset here but only by a watch that works: a server that lists fine and
+        # then fails every watch must still be retried ever more slowly.
         self._log.info("kube list", objects=len(items), resource_version=rv, changes=len(changes))
         self.synced.set()
         self._notify(changes)

@@ -401,3 +401,19 @@ async def test_new_api_client_in_cluster(tmp_path: Path, monkeypatch: pytest.Mon
     async with api:
         assert api.configuration.host == "https://127.0.0.1:6443"
         assert api.configuration.api_key["BearerToken"].endswith("sa-token")
+
+
+async def test_persistent_gone_backs_off(kube_emulator: KubeEmulator, api_client: ApiClient) -> None:
+    kube_emulator.create(_node("a"))
+    # Every watch is answered with an HTTP 410: each re-list is followed by a backoff, not a busy loop.
+    kube_emulator.fail_requests(None, status=410, path="watch=true")
+    reflector = Reflector(api_client, WatchTarget(NODES), settings=FAST)
+    reflector.start()
+    try:
+        await eventually(lambda: reflector.failures >= 3)
+        assert reflector.lists == reflector.failures
+        assert _names(reflector) == ["a"]
+        kube_emulator.clear_faults()
+        await eventually(lambda: reflector.connected and reflector.failures == 0)
+    finally:
+        await reflector.stop()
