@@ -12,7 +12,7 @@ here they are warnings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -26,6 +26,7 @@ from lbd.config.model import (
     BGPPeer,
     Config,
     IPAddressPool,
+    L2Advertisement,
     NodeConfig,
     World,
 )
@@ -49,19 +50,30 @@ def _problems(parsed: Parsed, entry: Entry[object]) -> Problems:
     return parsed.problems(entry.kind, entry.name, entry.source)
 
 
-def _unique(parsed: Parsed, entries: Sequence[Entry[T]]) -> list[Entry[T]]:
-    """Drop (and report) objects whose name repeats an earlier object's name in the same kind family."""
+def _unique(
+    parsed: Parsed, entries: Sequence[Entry[T]], key: Callable[[Entry[T]], str] | None = None
+) -> list[Entry[T]]:
+    """Drop (and report) objects whose name repeats an earlier object's name in the same kind family.
+
+    With a `key` (advertisements, keyed by their own name), the ones made from a legacy AddressPool are
+    dropped silently: the pool's duplicate name is reported once already."""
     seen: dict[str, Entry[T]] = {}
     kept: list[Entry[T]] = []
     for e in entries:
-        if e.name in seen:
-            first = seen[e.name]
-            message = f"duplicate name: {first.kind} {first.name} ({first.source}) has it"
-            _problems(parsed, e).error("metadata.name", message)
+        k = key(e) if key is not None else e.name
+        if k in seen:
+            first = seen[k]
+            if key is None or e.kind != "AddressPool":
+                message = f"duplicate name: {first.kind} {first.name} ({first.source}) has it"
+                _problems(parsed, e).error("metadata.name", message)
             continue
-        seen[e.name] = e
+        seen[k] = e
         kept.append(e)
     return kept
+
+
+def _adv_name(e: Entry[L2Advertisement | BGPAdvertisement]) -> str:
+    return e.obj.name
 
 
 def _field_of_adv(adv: BGPAdvertisement, field: str) -> str:
@@ -312,11 +324,11 @@ def build(parsed: Parsed) -> Outcome:
     pools = _unique(parsed, parsed.pools)
     pool_map = {e.obj.name: e.obj for e in pools}
     _check_overlaps(parsed, pools)
-    l2s = _unique(parsed, parsed.l2)
+    l2s = _unique(parsed, parsed.l2, _adv_name)
     bfd = {e.obj.name: e.obj for e in _unique(parsed, parsed.bfd)}
     _unique(parsed, parsed.communities)
     aliases = _aliases(parsed)
-    bgps = [_resolve_communities(parsed, e, aliases) for e in _unique(parsed, parsed.bgp)]
+    bgps = [_resolve_communities(parsed, e, aliases) for e in _unique(parsed, parsed.bgp, _adv_name)]
     peers = _check_peers(parsed, _unique(parsed, parsed.peers), world, bfd)
     peer_map = {e.obj.name: e.obj for e in peers}
     node_configs = _node_configs(parsed)
