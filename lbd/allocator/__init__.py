@@ -5,20 +5,20 @@ from lbd.allocator.inputs import allocate, annotation, is_ours, service_request
 from lbd.allocator.requests import (
     ALLOCATED_FROM_POOL,
     AllocationResult,
+    Assignment,
     Event,
     EventType,
     Reason,
-    ServiceAllocation,
     State,
 )
 
 __all__ = [
     "ALLOCATED_FROM_POOL",
     "AllocationResult",
+    "Assignment",
     "Event",
     "EventType",
     "Reason",
-    "ServiceAllocation",
     "State",
     "allocate",
     "allocate_requests",

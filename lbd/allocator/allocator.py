@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from lbd.allocator.addresses import AddressBook, IPAddress, go_quote, go_quote_addresses
 from lbd.allocator.requests import (
     AllocationResult,
+    Assignment,
     Event,
     EventType,
     Family,
     FamilyPolicy,
     PoolPolicy,
     Reason,
-    ServiceAllocation,
     ServiceRequest,
     State,
 )
@@ -285,16 +285,13 @@ def _phase(req: ServiceRequest, pools: dict[str, PoolPolicy]) -> int:
 def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceRequest]) -> AllocationResult:
     """Allocate addresses to every request; see the module docstring for the order."""
     run = _Run(pools)
-    verdicts: dict[str, ServiceAllocation] = {}
+    verdicts: dict[str, Assignment] = {}
     queue: list[tuple[ServiceRequest, list[Event]]] = []
     ordered = sorted(requests, key=lambda r: r.key)
 
     if not run.pools:
         return AllocationResult(
-            tuple(
-                ServiceAllocation(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty")
-                for r in ordered
-            )
+            tuple(Assignment(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty") for r in ordered)
         )
 
     for req in ordered:
@@ -305,7 +302,7 @@ def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceReq
         if grant is None:
             queue.append((req, events))
             continue
-        verdicts[req.key] = ServiceAllocation(
+        verdicts[req.key] = Assignment(
             req.key, State.ALLOCATED, Reason.KEPT, grant.addresses, grant.pool.name, events=tuple(events)
         )
 
@@ -321,14 +318,14 @@ def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceReq
                     f"Failed to allocate IP for {go_quote(req.key)}: {refused}",
                 )
             )
-            verdicts[req.key] = ServiceAllocation(
+            verdicts[req.key] = Assignment(
                 req.key, State.PENDING, Reason.ALLOCATION_FAILED, error=str(refused), events=tuple(events)
             )
             continue
         events.append(
             Event(EventType.NORMAL, "IPAllocated", f"Assigned IP {go_quote_addresses(grant.addresses)}")
         )
-        verdicts[req.key] = ServiceAllocation(
+        verdicts[req.key] = Assignment(
             req.key, State.ALLOCATED, reason, grant.addresses, grant.pool.name, events=tuple(events)
         )
 

@@ -139,8 +139,8 @@ class Reason(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceAllocation:
-    """The allocator's verdict for one service."""
+class Assignment:
+    """What the allocator decided for one service: its addresses and pool, or why it is pending."""
 
     key: str
     state: State
@@ -168,10 +168,10 @@ class ServiceAllocation:
 class AllocationResult:
     """Verdicts for every service of our class, sorted by namespace/name."""
 
-    services: tuple[ServiceAllocation, ...]
+    services: tuple[Assignment, ...]
 
-    def get(self, key: str) -> ServiceAllocation | None:
+    def get(self, key: str) -> Assignment | None:
         return next((s for s in self.services if s.key == key), None)
 
-    def by_key(self) -> dict[str, ServiceAllocation]:
+    def by_key(self) -> dict[str, Assignment]:
         return {s.key: s for s in self.services}

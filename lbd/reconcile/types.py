@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lbd.allocator.requests import AllocationResult, ServiceAllocation
+from lbd.allocator.requests import AllocationResult, Assignment
 from lbd.config.communities import LargeCommunity, StandardCommunity
 from lbd.config.model import Config, IPAddress, IPNetwork, World
 
@@ -101,7 +101,7 @@ class BGPDecision:
 class ServiceState:
     """Allocation plus announcement decisions of one service."""
 
-    allocation: ServiceAllocation
+    allocation: Assignment
     l2: L2Decision | None
     bgp: BGPDecision | None
 
