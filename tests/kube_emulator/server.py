@@ -101,6 +101,7 @@ class KubeEmulator:
         self._outage = False
         self._outage_task: asyncio.Task[None] | None = None
         self._transports: set[asyncio.Transport] = set()
+        self._abort_on_drop = True
         self._app = web.Application(middlewares=[self._fault_middleware])
         self._app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner: web.AppRunner | None = None
@@ -204,8 +205,6 @@ class KubeEmulator:
         otherwise the chunked body ends cleanly (as on a server-side timeout)."""
         self._abort_on_drop = abort
         return self.storage.drop_watchers()
-
-    _abort_on_drop = True
 
     def fail_requests(
         self,

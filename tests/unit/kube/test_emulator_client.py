@@ -408,3 +408,34 @@ async def test_dropped_watch_is_seen_by_the_client(
         events = [e async for e in w.stream(v1.list_node, resource_version=rv, timeout_seconds=5)]
     await task
     assert events == []
+
+
+async def test_validators_and_delete_preconditions(
+    api_client: ApiClient, kube_emulator: KubeEmulator
+) -> None:
+    def needs_addresses(obj: dict[str, Any]) -> list[str]:
+        if obj.get("spec", {}).get("addresses"):
+            return []
+        return ["spec.addresses: Required value"]
+
+    kube_emulator.add_validator("metallb.io/v1beta1", "IPAddressPool", needs_addresses)
+    custom = client.CustomObjectsApi(api_client)
+    with pytest.raises(ApiException) as info:
+        await custom.create_namespaced_custom_object(
+            "metallb.io", "v1beta1", NS, "ipaddresspools", _pool("p", [])
+        )
+    assert _status(info.value)["details"]["causes"] == [
+        {"reason": "FieldValueInvalid", "message": "spec.addresses: Required value"}
+    ]
+
+    v1 = client.CoreV1Api(api_client)
+    created = await v1.create_namespaced_service("default", _service("a"))
+    stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version="1"))
+    with pytest.raises(ApiException) as conflict:
+        await v1.delete_namespaced_service("a", "default", body=stale)
+    assert conflict.value.status == 409
+    fresh = client.V1DeleteOptions(
+        preconditions=client.V1Preconditions(resource_version=created.metadata.resource_version)
+    )
+    await v1.delete_namespaced_service("a", "default", body=fresh)
+    assert kube_emulator.list_objects("v1", "Service") == []
