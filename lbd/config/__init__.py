@@ -86,7 +86,7 @@ def parse_documents(docs: Iterable[Document], namespace: str = DEFAULT_NAMESPACE
 
 
 def parse_objects(
-    docs: Iterable[Mapping[str, Any] | None], source: str = "<input>", namespace: str = DEFAULT_NAMESPACE
+    docs: Iterable[Mapping[str, Any] | object], source: str = "<input>", namespace: str = DEFAULT_NAMESPACE
 ) -> ParseResult:
     return parse_documents((Document(f"{source}#{i + 1}", d) for i, d in enumerate(docs)), namespace)
 
