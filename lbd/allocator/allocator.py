@@ -226,7 +226,9 @@ class _Run:
         if req.desired and set(req.desired) != set(current):
             self.book.unassign(req.key)
             return None, events
-        if len(current) == 1 and req.policy is FamilyPolicy.PREFER_DUAL_STACK:
+        # MetalLB tries this for every PreferDualStack service; on a single-stack service its own family
+        # check then drops the pair on the next pass, so we only try when the service is dual-stack.
+        if len(current) == 1 and req.policy is FamilyPolicy.PREFER_DUAL_STACK and req.family is Family.DUAL:
             extra = self.additional_family(req, current[0], pool)
             if isinstance(extra, str):
                 events.append(

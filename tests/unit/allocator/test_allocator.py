@@ -448,3 +448,16 @@ def test_sharing_key_change_of_sole_user_is_kept() -> None:
         (pool("a", "192.0.2.0/24"),), (svc("ns/s", share="new", current=("192.0.2.3",)),)
     )
     assert result.services[0].reason is Reason.KEPT
+
+
+def test_prefer_dual_stack_on_single_stack_cluster_does_not_flap() -> None:
+    """One clusterIP (single-stack cluster): no second family, so feeding back is a fixed point."""
+    pools = (pool("a", "192.0.2.0/24", "2001:db8::/64"),)
+    req = svc("ns/s", family=Family.IPV4, policy=FamilyPolicy.PREFER_DUAL_STACK)
+    first = allocate_requests(pools, (req,)).services[0]
+    assert [a.compressed for a in first.addresses] == ["192.0.2.0"]
+    again = allocate_requests(
+        pools,
+        (svc("ns/s", family=Family.IPV4, policy=FamilyPolicy.PREFER_DUAL_STACK, current=("192.0.2.0",)),),
+    ).services[0]
+    assert (again.reason, again.events) == (Reason.KEPT, ())
