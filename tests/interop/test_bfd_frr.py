@@ -165,8 +165,11 @@ class Pair:
 
 @pytest.fixture
 def make_pair(lab: Lab, frr: FrrFactory) -> Iterator[Any]:
-    def build(lbd_profile: dict[str, Any], frr_profile: list[str], *, forwarding: bool = False) -> Pair:
-        net = AddressPlan().v4_link()
+    def build(
+        lbd_profile: dict[str, Any], frr_profile: list[str], *, forwarding: bool = False, v6: bool = False
+    ) -> Pair:
+        plan = AddressPlan()
+        net = plan.v6_link() if v6 else plan.v4_link()
         me, router_ns = lab.netns("lbd"), lab.netns("frr")
         lab.link(me, router_ns, a_addrs=[net.iface(2)], b_addrs=[net.iface(1)])
         if forwarding:
@@ -278,3 +281,81 @@ def test_echo_mode_with_frr(make_pair: Any) -> None:
         lambda: f"FRR echoes return: {pair.frr_counters()}",
     )
     assert pair.frr_peer()["status"] == "up"  # type: ignore[index]
+
+
+def test_echo_loss_takes_the_session_down_while_control_flows(make_pair: Any) -> None:
+    pair: Pair = make_pair(
+        {"echo_mode": True, "echo_interval_ms": 50, "transmit_interval_ms": 300, "receive_interval_ms": 300},
+        ["echo-mode", "echo transmit-interval 50", "echo receive-interval 50"],
+        forwarding=True,
+    )
+    pair.wait_lbd(lambda s: s["echo_active"] and s["counters"]["echo_in"] > 5, "echo running", 10.0)
+    # FRR's namespace stops forwarding: our echoes no longer come back, control packets still do.
+    pair.router_ns.sysctl(ipv4__ip_forward=0)
+    start = time.monotonic()
+    pair.wait_lbd(lambda s: s["state"] == "DOWN", "lbd Down on echo loss", 3.0)
+    elapsed = time.monotonic() - start
+    down = [e for e in pair.lbd.status()["events"] if e["new"] == "DOWN"]
+    assert down and down[0]["diag"] == 2, down  # Echo Function Failed
+    # Echo detection: 3 x 50 ms, far below the 900 ms control detection time (plus status polling).
+    assert elapsed < 0.15 + 0.3, elapsed
+    peer = pair.wait_frr_status("down", timeout=3.0)
+    assert peer["remote-diagnostic"] == "echo function failed"
+
+
+def test_ipv6_single_hop(make_pair: Any) -> None:
+    pair: Pair = make_pair({}, [], v6=True)
+    peer = pair.wait_frr_status("up")
+    ours = pair.wait_lbd(lambda s: s["state"] == "UP", "lbd Up")
+    assert peer["remote-id"] == ours["local_discriminator"]
+    assert ours["counters"]["dropped"] == 0  # hop limit 255 both ways
+
+
+MULTIHOP_TTL_TABLE = """
+table ip lbdbfd_ttl {
+    chain prerouting {
+        type filter hook prerouting priority -300; policy accept;
+        udp dport 4784 ip ttl set 250
+    }
+}
+"""
+
+
+def test_multihop_through_a_router_with_minimum_ttl(lab: Lab, frr: FrrFactory) -> None:
+    plan = AddressPlan()
+    left, right = plan.v4_link(), plan.v4_link()
+    me, middle, router_ns = lab.netns("lbd"), lab.netns("mid", router=True), lab.netns("frr")
+    lab.link(me, middle, a_addrs=[left.iface(2)], b_addrs=[left.iface(1)])
+    lab.link(middle, router_ns, a_addrs=[right.iface(1)], b_addrs=[right.iface(2)])
+    me.add_route(right.prefix, via=left.ip(1))
+    router_ns.add_route(left.prefix, via=right.ip(1))
+    lbd_ip, frr_ip = left.ip(2), right.ip(2)
+    config = "\n".join(
+        [
+            "frr defaults traditional",
+            "bfd",
+            f" peer {lbd_ip} multihop local-address {frr_ip}",
+            "  receive-interval 100",
+            "  transmit-interval 100",
+            " !",
+            "!",
+            "",
+        ]
+    )
+    router = frr(router_ns, config)
+    # FRR's packets arrive after one router hop with TTL 254; this rule makes the path look 5 hops
+    # long, below lbd's default minimumTtl of 254, so lbd must drop them.
+    me.run(["nft", "-f", "-"], input=MULTIHOP_TTL_TABLE)
+    lbd = start_lbd(lab, me, {"peer": frr_ip, "local": lbd_ip, "multihop": True}, {})
+    pair = Pair(lab, me, router_ns, router, lbd, lbd_ip, frr_ip)
+
+    pair.wait_lbd(lambda s: s["counters"]["dropped"] >= 2, "lbd drops FRR's low-TTL packets", 10.0)
+    assert pair.lbd.session()["state"] != "UP"  # type: ignore[index]
+    assert (pair.frr_peer() or {}).get("status") != "up"
+
+    lbd.command(profile={"minimum_ttl": 250})
+    pair.wait_frr_status("up", timeout=10.0)
+    session = pair.wait_lbd(lambda s: s["state"] == "UP", "lbd Up once minimumTtl allows 250")
+    assert session["detection_time"] == pytest.approx(0.9)
+    peer = pair.frr_peer()
+    assert peer is not None and peer["multihop"] is True
