@@ -118,3 +118,20 @@ def test_seed_legacy_pool_becomes_pool_and_advertisements() -> None:
     assert layer2 is not None
     assert [a.name for a in layer2.l2_advertisements_for("doc-example")] == ["doc-example.layer2"]
     assert layer2.bgp_advertisements_for("doc-example") == ()
+
+
+def test_standalone_example() -> None:
+    result = load_paths([SEEDS.parent / "standalone"])
+    assert result.errors == () and result.warnings == ()
+    config = result.config
+    assert config is not None
+    assert [a.name for a in config.l2_advertisements_for("l2-pool")] == ["l2"]
+    assert config.l2_advertisements_for("bgp-pool") == ()
+    assert [str(c) for c in config.bgp_advertisements_for("bgp-pool")[0].communities] == [
+        "65535:65281",
+        "64500:100",
+    ]
+    assert config.peers["router"].password == "lab-only-password"
+    assert config.bfd_profile_of(config.peers["router"]) == config.bfd_profiles["fast"]
+    node_a = config.node_config("node-a")
+    assert node_a is not None and [p.name for p in node_a.membership.peers] == ["node-b"]
