@@ -10,6 +10,8 @@ the daemon, `lbd plan` and the tests share) and the per-service cost. Scenarios:
   dual-stack      RequireDualStack from one pool holding a /16 and a /64
   shared          pairs of services sharing an address by allow-shared-ip (different ports)
   re-adopt        every service already holds its address (the daemon restarting)
+  reconcile       the whole reconcile function for one node of 3: allocation, L2 election and BGP
+                  routes to 2 peers, every service with an EndpointSlice
 """
 
 from __future__ import annotations
@@ -27,6 +29,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lbd.allocator.addresses import PoolSpace, Port, SharingKey, Span
 from lbd.allocator.allocator import allocate_requests
 from lbd.allocator.requests import Family, FamilyPolicy, PoolPolicy, ServiceRequest, State
+from lbd.config.frozen import FrozenMap
+from lbd.config.model import (
+    AddressRange,
+    BGPAdvertisement,
+    BGPPeer,
+    Config,
+    Endpoint,
+    EndpointSlice,
+    IPAddressPool,
+    L2Advertisement,
+    Node,
+    Service,
+    ServicePort,
+    World,
+)
+from lbd.reconcile import Snapshot, reconcile
 
 
 def cidr(text: str) -> Span:
@@ -106,7 +124,52 @@ def main() -> int:
         ServiceRequest(key=r.key, namespace=r.namespace, ports=r.ports, current=held[r.key]) for r in reqs
     ]
     timed("re-adopt", pools, readopt, repeat)
+    time_reconcile(n, repeat)
     return 0
+
+
+def time_reconcile(n: int, repeat: int) -> None:
+    net = ipaddress.ip_network("10.0.0.0/16")
+    pools = {"p": IPAddressPool("p", "ns", (AddressRange(str(net), net[0], net[-1], (net,)),))}
+    config = Config(
+        namespace="ns",
+        pools=FrozenMap(pools),
+        l2_advertisements=FrozenMap({"l2": L2Advertisement("l2", "ns")}),
+        bgp_advertisements=FrozenMap({"bgp": BGPAdvertisement("bgp", "ns", aggregation_length=24)}),
+        peers=FrozenMap(
+            {f"r{i}": BGPPeer(f"r{i}", "ns", "metallb.io/v1beta2", 64500, 64501) for i in (1, 2)}
+        ),
+        bfd_profiles=FrozenMap(),
+        communities=FrozenMap(),
+        node_configs=FrozenMap(),
+        pool_l2=FrozenMap({"p": ("l2",)}),
+        pool_bgp=FrozenMap({"p": ("bgp",)}),
+    )
+    svcs = [
+        Service(f"svc{i}", f"ns{i % 50}", type="LoadBalancer", ports=(ServicePort(80),)) for i in range(n)
+    ]
+    slices = [
+        EndpointSlice(
+            f"svc{i}-1", f"ns{i % 50}", f"svc{i}", endpoints=(Endpoint(("10.244.0.1",), node_name="n1"),)
+        )
+        for i in range(n)
+    ]
+    world = World(
+        services=FrozenMap({s.key: s for s in svcs}),
+        endpoint_slices=FrozenMap({f"{e.namespace}/{e.name}": e for e in slices}),
+        nodes=FrozenMap({name: Node(name) for name in ("n1", "n2", "n3")}),
+    )
+    snapshot = Snapshot(config=config, world=world, node="n1")
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        state = reconcile(snapshot)
+        best = min(best, time.perf_counter() - start)
+    routes = sum(len(p.routes) for p in state.bgp)
+    print(
+        f"{'reconcile':<14} {n:>7} services  {len(state.l2):>7} L2 here   {best * 1000:9.1f} ms"
+        f"  {best / n * 1e6:7.1f} us/service  ({routes} BGP routes)"
+    )
 
 
 if __name__ == "__main__":

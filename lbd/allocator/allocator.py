@@ -187,10 +187,13 @@ class _Run:
             addresses = self.select(req, pool, self.free_in(req, pool))
             return _Grant(addresses, self.assign(req, addresses)), Reason.REQUESTED_POOL
         # An unknown pool falls back to automatic assignment, as MetalLB's documentation promises.
-        try:
-            return self.allocate_from(req, self.pinned_pools(req)), Reason.AUTO_ASSIGNED
-        except _Refused:
-            return self.allocate_from(req, self.general_pools()), Reason.AUTO_ASSIGNED
+        pinned = self.pinned_pools(req)
+        if pinned:
+            try:
+                return self.allocate_from(req, pinned), Reason.AUTO_ASSIGNED
+            except _Refused:
+                pass
+        return self.allocate_from(req, self.general_pools()), Reason.AUTO_ASSIGNED
 
     def keep(self, req: ServiceRequest) -> tuple[_Grant | None, list[Event]]:
         """MetalLB `convergeBalancer` for a service already holding addresses."""

@@ -35,8 +35,12 @@ def peers_of(node: str, peers: Mapping[str, BGPPeer], nodes: Mapping[str, Node])
 
 
 def prefix_of(address: IPAddress, adv: BGPAdvertisement) -> IPNetwork:
-    length = adv.aggregation_length if address.version == 4 else adv.aggregation_length_v6
-    return ipaddress.ip_network(f"{address}/{length}", strict=False)
+    """The address masked to the advertisement's aggregation length for its family."""
+    if address.version == 4:
+        host_bits = 32 - adv.aggregation_length
+        return ipaddress.IPv4Network((int(address) >> host_bits << host_bits, adv.aggregation_length))
+    host_bits = 128 - adv.aggregation_length_v6
+    return ipaddress.IPv6Network((int(address) >> host_bits << host_bits, adv.aggregation_length_v6))
 
 
 def should_announce(

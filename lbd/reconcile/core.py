@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from lbd.allocator.inputs import allocate, is_ours
 from lbd.allocator.requests import AllocationResult, State
-from lbd.config.model import Service
+from lbd.config.model import EndpointSlice, Service
 from lbd.reconcile import bgp, l2
 from lbd.reconcile.types import (
     BGPDecision,
@@ -64,13 +64,20 @@ def desired_state(snapshot: Snapshot, allocations: AllocationResult) -> DesiredS
     table = bgp.RouteTable(peers)
     states: list[ServiceState] = []
     answers: list[L2Announcement] = []
+    # One pass over the slices instead of World.endpoint_slices_for per service (quadratic at scale).
+    slices_of: dict[tuple[str, str], list[EndpointSlice]] = {}
+    for endpoint_slice in world.endpoint_slices.values():
+        if endpoint_slice.service_name is not None:
+            slices_of.setdefault((endpoint_slice.namespace, endpoint_slice.service_name), []).append(
+                endpoint_slice
+            )
 
     for verdict in allocations.services:
         if verdict.state is not State.ALLOCATED or verdict.pool is None:
             states.append(ServiceState(verdict, None, None))
             continue
         service = services[verdict.key]
-        slices = world.endpoint_slices_for(service)
+        slices = slices_of.get((service.namespace, service.name), [])
         implicit = snapshot.standalone and not slices
         local = service.external_traffic_policy == "Local"
 
