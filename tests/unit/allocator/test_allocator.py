@@ -276,6 +276,45 @@ CASES = [
         {"other/s": "pool team not compatible for ip assignment"},
     ),
     Case(
+        "dual-stack request split across two pools is not allowed",
+        (pool("v4", "192.0.2.0/24"), pool("v6", "2001:db8::/64")),
+        (
+            svc(
+                "ns/s",
+                family=Family.DUAL,
+                policy=FamilyPolicy.REQUIRE_DUAL_STACK,
+                want=("192.0.2.7", "2001:db8::7"),
+            ),
+        ),
+        {"ns/s": PENDING},
+        {"ns/s": '["192.0.2.7" "2001:db8::7"] is not allowed in config'},
+    ),
+    Case(
+        "dual-stack services share both addresses",
+        (pool("a", "192.0.2.0/24", "2001:db8::/64"),),
+        (
+            svc("ns/a", share="k", family=Family.DUAL, policy=FamilyPolicy.REQUIRE_DUAL_STACK),
+            svc(
+                "ns/b",
+                share="k",
+                ports=(("TCP", 443),),
+                family=Family.DUAL,
+                policy=FamilyPolicy.REQUIRE_DUAL_STACK,
+            ),
+        ),
+        {"ns/a": ("a", "192.0.2.0", "2001:db8::"), "ns/b": ("a", "192.0.2.0", "2001:db8::")},
+    ),
+    Case(
+        "IPv6 sharing",
+        (pool("a", "2001:db8::/64"),),
+        (
+            svc("ns/a", share="k", family=Family.IPV6),
+            svc("ns/b", share="k", family=Family.IPV6, ports=(("TCP", 443),)),
+            svc("ns/c", family=Family.IPV6, ports=(("TCP", 8080),)),
+        ),
+        {"ns/a": ("a", "2001:db8::"), "ns/b": ("a", "2001:db8::"), "ns/c": ("a", "2001:db8::1")},
+    ),
+    Case(
         "no pools at all",
         (),
         (svc("ns/s"),),
@@ -461,3 +500,16 @@ def test_prefer_dual_stack_on_single_stack_cluster_does_not_flap() -> None:
         (svc("ns/s", family=Family.IPV4, policy=FamilyPolicy.PREFER_DUAL_STACK, current=("192.0.2.0",)),),
     ).services[0]
     assert (again.reason, again.events) == (Reason.KEPT, ())
+
+
+def test_held_shared_address_with_new_port_clash_is_reallocated() -> None:
+    result = allocate_requests(
+        (pool("a", "192.0.2.0/24"),),
+        (
+            svc("ns/a", share="k", current=("192.0.2.5",)),
+            svc("ns/b", share="k", current=("192.0.2.5",)),  # now also wants TCP/80
+        ),
+    ).by_key()
+    assert result["ns/a"].reason is Reason.KEPT
+    assert result["ns/b"].events[0].message.endswith('port TCP/80 is already in use on "192.0.2.5"')
+    assert [str(a) for a in result["ns/b"].addresses] == ["192.0.2.0"]
