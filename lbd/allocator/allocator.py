@@ -90,9 +90,9 @@ class _Run:
         return pool
 
     def free_in(self, req: ServiceRequest, pool: PoolPolicy) -> dict[int, IPAddress]:
-        """MetalLB `getFreeIPsFromPool`: the first acceptable address of each family in the pool."""
+        """MetalLB `getFreeIPsFromPool`: the first acceptable address of each of the service's families."""
         found: dict[int, IPAddress] = {}
-        for version in (4, 6):
+        for version in req.family.versions:
             address = self.book.first_acceptable(req.key, pool.space, version, req.ports, req.sharing)
             if address is not None:
                 found[version] = address
