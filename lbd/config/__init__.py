@@ -10,7 +10,8 @@ Stable API (the daemon, `lbd plan`, the allocator and the Kubernetes watch loop 
 - `ParseResult.config`: a validated frozen `Config`, or None when there is any error (all or nothing);
   `.world`: the `World` (services, endpoint slices, nodes, secrets, namespaces) parsed along;
   `.errors` / `.warnings`: every `ConfigError` (kind, `namespace/name`, field path, message, source).
-- `ConfigStore(clock).apply(config, errors) -> bool`: keeps the last good Config and the last rejection.
+- `ConfigStore(clock).apply(result) -> bool`: keeps the last good Config and the last rejection
+  (errors and time); `.current`, `.last_rejection`, `.generation`.
 - Model classes (`lbd.config.model`): IPAddressPool, AddressRange, ServiceAllocation, L2Advertisement,
   BGPAdvertisement, BGPPeer, BFDProfile, Community, NodeConfig, Membership, Service, EndpointSlice, Node,
   Secret, Namespace, Config, World; selectors (`LabelSelector.matches(labels)`) and communities.
@@ -19,7 +20,6 @@ Stable API (the daemon, `lbd plan`, the allocator and the Kubernetes watch loop 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +63,10 @@ from lbd.config.model import (
 )
 from lbd.config.parse import Document
 from lbd.config.parse import parse_documents as _parse
+from lbd.config.result import ParseResult
 from lbd.config.selectors import LabelSelector, Operator, Requirement, any_matches
 from lbd.config.store import ConfigStore, Rejection
 from lbd.config.validate import build
-
-
-@dataclass(frozen=True, slots=True)
-class ParseResult:
-    config: Config | None
-    world: World
-    errors: tuple[ConfigError, ...]
-    warnings: tuple[ConfigError, ...]
-
-    @property
-    def ok(self) -> bool:
-        return self.config is not None
 
 
 def parse_documents(docs: Iterable[Document], namespace: str = DEFAULT_NAMESPACE) -> ParseResult:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lbd.config.errors import ConfigError
 from lbd.config.model import Config
+from lbd.config.result import ParseResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +28,13 @@ class ConfigStore:
         self._rejection: Rejection | None = None
         self._generation = 0
 
-    def apply(self, config: Config | None, errors: tuple[ConfigError, ...] | list[ConfigError] = ()) -> bool:
-        """Install `config` if it is not None (clearing the last rejection) and return True;
+    def apply(self, result: ParseResult) -> bool:
+        """Install the result's config if it has one (clearing the last rejection) and return True;
         otherwise record the rejection and keep the config in force."""
-        if config is None:
-            self._rejection = Rejection(self._clock(), tuple(errors))
+        if result.config is None:
+            self._rejection = Rejection(self._clock(), result.errors)
             return False
-        self._current = config
+        self._current = result.config
         self._rejection = None
         self._generation += 1
         return True

@@ -38,13 +38,13 @@ def test_rejected_update_keeps_last_good() -> None:
     assert store.current is None and store.generation == 0
 
     good = parse(GOOD)
-    assert store.apply(good.config, good.errors) is True
+    assert store.apply(good) is True
     first = store.current
     assert first is not None and store.generation == 1 and store.last_rejection is None
 
     clock.now = 1010.0
     bad = parse(BAD)
-    assert store.apply(bad.config, bad.errors) is False
+    assert store.apply(bad) is False
     assert store.current is first
     assert store.generation == 1
     rejection = store.last_rejection
@@ -53,7 +53,7 @@ def test_rejected_update_keeps_last_good() -> None:
     assert [e.field for e in rejection.errors] == ["spec.addresses[0]"]
 
     clock.now = 1020.0
-    assert store.apply(parse(GOOD.replace("192.0.2.0/24", "198.51.100.0/24")).config) is True
+    assert store.apply(parse(GOOD.replace("192.0.2.0/24", "198.51.100.0/24"))) is True
     assert store.generation == 2 and store.last_rejection is None
     assert store.current is not first
 
