@@ -179,8 +179,20 @@ def _name_of(body: Mapping[str, Any]) -> str:
     return "-"
 
 
+def _display_name(parsed: Parsed, kind: str, body: Mapping[str, Any]) -> str:
+    """`namespace/name` as later errors will show it, for errors found while reading metadata."""
+    name = _name_of(body)
+    if kind in CLUSTER_SCOPED or name == "-":
+        return name
+    meta = body.get("metadata")
+    namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
+    if not isinstance(namespace, str) or not namespace:
+        namespace = "default" if kind in CORE else parsed.namespace
+    return f"{namespace}/{name}"
+
+
 def _meta(parsed: Parsed, kind: str, api_version: str, body: Mapping[str, Any], source: str) -> Meta | None:
-    problems = parsed.problems(kind, _name_of(body), source)
+    problems = parsed.problems(kind, _display_name(parsed, kind, body), source)
     metadata = Fields.of(body.get("metadata"), "metadata", problems)
     name = metadata.string("name", required=True, allow_empty=False)
     namespace = metadata.string("namespace", allow_empty=False)
