@@ -25,11 +25,21 @@ pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 
 BFD_DRIVER = r"""
-import asyncio, dataclasses, json, os, sys
+import asyncio, dataclasses, json, os, sys, time
 from pathlib import Path
 from bfd import Profile
 from lbd.net.bfd_manager import BFDManager
 from lbd.net.bfd_transport import SessionKey
+
+def stress(seconds):
+    # Stands in for BGP encoding 100,000 prefixes: the main loop blocked in pure-Python work that
+    # allocates many objects (so the garbage collector runs too).
+    end = time.monotonic() + seconds
+    keep = []
+    while time.monotonic() < end:
+        batch = [{"prefix": (i, i >> 8, i & 255), "attrs": [i, str(i), (i, i)]} for i in range(100_000)]
+        keep = [*keep[-4:], batch]
+        b"".join(i.to_bytes(4, "big") for i in range(100_000))
 
 async def main(config_file, status_file, command_file):
     config = json.loads(Path(config_file).read_text())
@@ -50,6 +60,8 @@ async def main(config_file, status_file, command_file):
                 await manager.set_profile(key, Profile(**command["profile"]))
             elif "remove" in command:
                 await manager.remove_session(key)
+            elif "stress" in command:
+                stress(command["stress"])
         done = len(lines)
         sessions = [dataclasses.asdict(s) for s in await manager.sessions()]
         for s in sessions:
@@ -189,8 +201,12 @@ def test_session_comes_up_and_frr_detects_a_cut(make_pair: Any) -> None:
         {"transmit_interval_ms": 100, "receive_interval_ms": 100},
         ["receive-interval 100", "transmit-interval 100"],
     )
+    pair.wait_frr_status("up")
+    # FRR advertises 1 s intervals until its own Poll Sequence after Up; wait for the final values.
+    ours = pair.wait_lbd(
+        lambda s: s["state"] == "UP" and s["detection_time"] == pytest.approx(0.3), "lbd Up at 100 ms"
+    )
     peer = pair.wait_frr_status("up")
-    ours = pair.wait_lbd(lambda s: s["state"] == "UP", "lbd Up")
     # FRR names our discriminator and sees our timers; we see FRR's.
     assert peer["remote-id"] == ours["local_discriminator"]
     assert peer["id"] == ours["remote_discriminator"]
@@ -355,7 +371,32 @@ def test_multihop_through_a_router_with_minimum_ttl(lab: Lab, frr: FrrFactory) -
 
     lbd.command(profile={"minimum_ttl": 250})
     pair.wait_frr_status("up", timeout=10.0)
-    session = pair.wait_lbd(lambda s: s["state"] == "UP", "lbd Up once minimumTtl allows 250")
-    assert session["detection_time"] == pytest.approx(0.9)
+    # Up, and FRR's Poll with its 100 ms transmit interval answered: 3 x max(our 300 ms, 100 ms).
+    pair.wait_lbd(
+        lambda s: s["state"] == "UP" and s["detection_time"] == pytest.approx(0.9),
+        "lbd Up once minimumTtl allows 250",
+    )
     peer = pair.frr_peer()
     assert peer is not None and peer["multihop"] is True
+
+
+def test_busy_main_loop_does_not_starve_bfd(make_pair: Any) -> None:
+    """The issue's requirement: 50 ms x 3 sessions do not flap while the main loop is busy (here for
+    8 s of allocation-heavy pure-Python work, as when encoding 100,000 prefixes)."""
+    pair: Pair = make_pair(
+        {"transmit_interval_ms": 50, "receive_interval_ms": 50},
+        ["receive-interval 50", "transmit-interval 50"],
+    )
+    pair.wait_frr_status("up")
+    before = pair.wait_lbd(
+        lambda s: s["state"] == "UP" and s["detection_time"] == pytest.approx(0.15), "lbd Up at 50 ms x 3"
+    )
+    pair.lbd.command(stress=8.0)
+    time.sleep(9.0)
+    counters = pair.frr_counters()
+    assert (counters["session-up"], counters["session-down"]) == (1, 0), counters
+    after = pair.wait_lbd(lambda s: s["state"] == "UP", "lbd still Up")
+    assert [e["new"] for e in pair.lbd.status()["events"]].count("DOWN") == 0
+    # 9 s at a mean gap of 43.75 ms (50 ms with 0-25 % jitter) is about 205 packets.
+    sent = after["counters"]["control_out"] - before["counters"]["control_out"]
+    assert sent > 180, sent
