@@ -29,6 +29,15 @@ log = structlog.get_logger("lbd.bfd")
 
 StateCallback = Callable[[SessionKey, StateChanged], None]
 _STOP_TIMEOUT = 3.0
+_METRIC_NAMES = (
+    "metallb_bfd_session_up",
+    "metallb_bfd_session_up_events",
+    "metallb_bfd_session_down_events",
+    "metallb_bfd_control_packet_input",
+    "metallb_bfd_control_packet_output",
+    "metallb_bfd_echo_packet_input",
+    "metallb_bfd_echo_packet_output",
+)
 _ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -129,6 +138,10 @@ class BFDManager:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    @property
+    def worker_pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def state(self, key: SessionKey) -> State | None:
         return self._states.get(key)
 
@@ -138,19 +151,21 @@ class BFDManager:
     def metric_samples(self) -> Iterable[Sample]:
         """A `lbd.metrics.Metrics` provider: MetalLB's metallb_bfd_* families, labelled by peer.
         Counters are at most a reporting period (0.5 s) old; the up gauge is current."""
-        samples: list[Sample] = []
+        # MetalLB labels by peer only: sessions to one peer from several local addresses add up, and
+        # the peer counts as up if any of them is.
+        per_peer: dict[str, list[float]] = {}
         for key, c in self._counters.items():
-            peer = {"peer": key.peer}
-            samples += [
-                Sample("metallb_bfd_session_up", peer, 1.0 if self.is_up(key) else 0.0),
-                Sample("metallb_bfd_session_up_events", peer, c.up_events),
-                Sample("metallb_bfd_session_down_events", peer, c.down_events),
-                Sample("metallb_bfd_control_packet_input", peer, c.control_in),
-                Sample("metallb_bfd_control_packet_output", peer, c.control_out),
-                Sample("metallb_bfd_echo_packet_input", peer, c.echo_in),
-                Sample("metallb_bfd_echo_packet_output", peer, c.echo_out),
-            ]
-        return samples
+            row = [float(self.is_up(key))]
+            row += [c.up_events, c.down_events, c.control_in, c.control_out, c.echo_in, c.echo_out]
+            seen = per_peer.get(key.peer)
+            if seen is not None:
+                row = [max(seen[0], row[0]), *(a + b for a, b in zip(seen[1:], row[1:], strict=True))]
+            per_peer[key.peer] = row
+        return [
+            Sample(name, {"peer": peer}, value)
+            for peer, row in per_peer.items()
+            for name, value in zip(_METRIC_NAMES, row, strict=True)
+        ]
 
     # --- internals ------------------------------------------------------------------------------
 

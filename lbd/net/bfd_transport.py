@@ -37,6 +37,12 @@ class SessionKey:
     multihop: bool = False
     interface: str | None = None
 
+    def __post_init__(self) -> None:
+        # Received packets name their source in canonical form; keys must match it.
+        object.__setattr__(self, "peer", sockets.normalize(self.peer))
+        if self.local is not None:
+            object.__setattr__(self, "local", sockets.normalize(self.local))
+
 
 @dataclass(frozen=True, slots=True)
 class Ports:
@@ -107,6 +113,9 @@ class Service:
         self._demux: Demux[SessionKey] = Demux(self._rng.getrandbits)
         self._entries: dict[SessionKey, _Entry] = {}
         self._retiring: dict[SessionKey, _Entry] = {}
+        # Received packets are matched to sessions per (peer, multihop) first: O(1) per packet however
+        # many sessions there are. Includes retiring sessions until they are destroyed.
+        self._by_peer: dict[tuple[str, bool], list[SessionKey]] = {}
         self._listeners: dict[tuple[socket.AddressFamily, bool], socket.socket] = {}
         self._echo: dict[str, EchoPort] = {}
         self.unmatched: dict[DropReason, int] = {}
@@ -129,6 +138,7 @@ class Service:
         port = self._ports.multihop if key.multihop else self._ports.control
         entry = _Entry(key, session, sock, (key.peer, port))
         self._entries[key] = entry
+        self._by_peer.setdefault((key.peer, key.multihop), []).append(key)
         log.info("bfd session added", peer=key.peer, local=key.local, multihop=key.multihop, discr=discr)
         self._pump(entry)
 
@@ -210,9 +220,7 @@ class Service:
     def _path(self, received: sockets.Received, multihop: bool) -> SessionKey | None:
         """The session key a packet from `received.peer` to `received.local` arrived for."""
         ifname: str | None = None
-        for key in (*self._entries, *self._retiring):
-            if key.peer != received.peer or key.multihop != multihop:
-                continue
+        for key in self._by_peer.get((received.peer, multihop), ()):
             if key.local is not None and received.local is not None and key.local != received.local:
                 continue
             if key.interface is not None and not multihop:
@@ -325,6 +333,11 @@ class Service:
             entry.timer.cancel()
         entry.sock.close()
         self._demux.remove(entry.key)
+        keys = self._by_peer.get((entry.key.peer, entry.key.multihop), [])
+        if entry.key in keys:
+            keys.remove(entry.key)
+        if not keys:
+            self._by_peer.pop((entry.key.peer, entry.key.multihop), None)
 
 
 def _usable(key: SessionKey, profile: Profile) -> Profile:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 import pytest
 
 from bfd import Diag, Profile, State, StateChanged
 from lbd.metrics import Sample
-from lbd.net.bfd_manager import BFDManager
+from lbd.net.bfd_manager import BFDManager, WorkerDied
 from lbd.net.bfd_transport import Ports, SessionKey
 
 FAST = Profile(transmit_interval_ms=50, receive_interval_ms=50)
@@ -46,6 +47,15 @@ async def test_sessions_come_up_and_detect_a_silent_peer() -> None:
         assert info.counters.control_in > 0 and info.counters.control_out > 0
         assert info.counters.dropped == 0  # every packet carried TTL 255
         samples = {s.name: s for s in a.metric_samples()}
+        assert set(samples) == {
+            "metallb_bfd_session_up",
+            "metallb_bfd_session_up_events",
+            "metallb_bfd_session_down_events",
+            "metallb_bfd_control_packet_input",
+            "metallb_bfd_control_packet_output",
+            "metallb_bfd_echo_packet_input",
+            "metallb_bfd_echo_packet_output",
+        }
         assert samples["metallb_bfd_session_up"] == Sample("metallb_bfd_session_up", {"peer": B}, 1.0)
         assert samples["metallb_bfd_session_up_events"].value == 1
         # b vanishes without a word: a notices within its 150 ms detection time.
@@ -83,3 +93,34 @@ async def test_removal_says_admin_down_and_profile_change_does_not_flap() -> Non
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_worker_death_reads_as_down() -> None:
+    a, b = BFDManager(ports=PORTS, listen=A, seed=5), BFDManager(ports=PORTS, listen=B, seed=6)
+    await a.start()
+    await b.start()
+    key_a, key_b = SessionKey(B, local=A), SessionKey(A, local=B)
+    events: list[StateChanged] = []
+    a.subscribe(lambda key, event: events.append(event))
+    try:
+        await a.add_session(key_a, FAST)
+        await b.add_session(key_b, FAST)
+        await wait_state(a, key_a, State.UP)
+        pid = a.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await wait_state(a, key_a, State.DOWN, timeout=2.0)
+        assert events[-1] == StateChanged(State.UP, State.DOWN, Diag.PATH_DOWN)
+        with pytest.raises(WorkerDied):
+            await a.sessions()
+        # The peer notices the silence as any failure.
+        await wait_state(b, key_b, State.DOWN, timeout=2.0)
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+def test_session_keys_are_canonical() -> None:
+    assert SessionKey("2001:DB8:0::1", local="2001:db8::0:2") == SessionKey(
+        "2001:db8::1", local="2001:db8::2"
+    )
