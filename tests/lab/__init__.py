@@ -3,7 +3,7 @@
 from tests.lab.addresses import ALLOWED, AddressPlan, LabAddressError, Subnet, check_address
 from tests.lab.bird import Bird
 from tests.lab.capture import Capture
-from tests.lab.client import arping, flush_neigh, ndisc6, neigh, neigh_mac
+from tests.lab.client import arping, flush_neigh, ndisc6, neigh, neigh_mac, resolve
 from tests.lab.exabgp import ExaBgp
 from tests.lab.frr import Frr
 from tests.lab.gobgp import GoBgp
@@ -45,6 +45,7 @@ __all__ = [
     "neigh_mac",
     "require_lab",
     "require_tools",
+    "resolve",
     "restore",
     "run",
     "wait_for",

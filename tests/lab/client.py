@@ -7,6 +7,7 @@ from typing import Any
 from tests.lab.addresses import check_address
 from tests.lab.netns import Netns
 from tests.lab.parsers import parse_arping, parse_ndisc6, parse_neigh
+from tests.lab.proc import wait_for
 
 
 def neigh(ns: Netns, address: str | None = None, *, dev: str | None = None) -> list[dict[str, Any]]:
@@ -25,6 +26,28 @@ def neigh_mac(ns: Netns, address: str, *, dev: str | None = None) -> str | None:
         if entry.get("lladdr"):
             return str(entry["lladdr"]).lower()
     return None
+
+
+def resolve(ns: Netns, address: str, *, timeout: float = 3.0) -> str:
+    """Make the client's kernel resolve ``address`` and return the MAC its neighbour cache learnt.
+
+    arping and ndisc6 use raw sockets and leave the kernel cache alone; a UDP datagram to the discard
+    port makes the kernel itself send ARP/NS, as a real client would.
+    """
+    check_address(address, allow_link_local=True)
+    family = "AF_INET6" if ":" in address else "AF_INET"
+    send = (
+        f"import socket; s = socket.socket(socket.{family}, socket.SOCK_DGRAM); "
+        f"s.sendto(b'lab', ({address!r}, 9))"
+    )
+
+    def learnt() -> str | None:
+        mac = neigh_mac(ns, address)
+        if mac is None:
+            ns.run(["python3", "-c", send])
+        return mac
+
+    return wait_for(learnt, timeout, 0.1, f"{ns.name} to resolve {address}")
 
 
 def flush_neigh(ns: Netns, dev: str) -> None:

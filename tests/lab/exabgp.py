@@ -2,11 +2,14 @@
 
 The helper adds two API processes in front of the given configuration:
 
-- ``lab-recv`` appends every JSON message ExaBGP sends it to ``received_path``. A neighbour feeds it by
-  including ``ExaBgp.API`` (``api { processes [ lab-recv ]; neighbor-changes; receive { parsed; update; } }``)
-  in its block; ``received()``, ``routes()`` and ``state()`` read that file back.
+- ``lab-recv`` appends every JSON message ExaBGP sends it to ``received_path``; ``received()``,
+  ``routes()`` and ``state()`` read that file back.
 - ``lab-ctl`` follows ``commands_path`` with ``tail -F``, so ``announce("announce route ...")`` appends a
   line that ExaBGP executes at once.
+
+Both only serve neighbours whose block includes ``ExaBgp.API``
+(``api { processes [ lab-recv lab-ctl ]; neighbor-changes; receive { parsed; update; } }``): ExaBGP 4
+applies a process's commands only to the neighbours bound to it.
 
 ExaBGP only dials out unless ``env={"exabgp_tcp_bind": "ADDR"}`` makes it listen as well.
 """
@@ -35,7 +38,7 @@ COMMANDER = "lab-ctl"
 
 
 class ExaBgp:
-    API = f"api {{ processes [ {RECEIVER} ]; neighbor-changes; receive {{ parsed; update; }} }}"
+    API = f"api {{ processes [ {RECEIVER} {COMMANDER} ]; neighbor-changes; receive {{ parsed; update; }} }}"
 
     def __init__(self, lab: Lab, ns: Netns, config: str, *, env: Mapping[str, str] | None = None) -> None:
         self.lab = lab
@@ -53,11 +56,14 @@ class ExaBgp:
 
     def start(self, timeout: float = 15.0) -> None:
         recv = self.lab.path(f"exabgp-{self.ns.short}-recv.sh")
-        recv.write_text(f"#!/bin/sh\nexec cat >> {shlex.quote(str(self.received_path))}\n")
+        # No exec: the shell keeps the stdout pipe open; ExaBGP takes EOF on it for a dead process.
+        recv.write_text(f"#!/bin/sh\ncat >> {shlex.quote(str(self.received_path))}\n")
         ctl = self.lab.path(f"exabgp-{self.ns.short}-ctl.sh")
         ctl.write_text(
             "#!/bin/sh\n"
             f"touch {shlex.quote(str(self._ready_path))}\n"
+            # ExaBGP writes to every process of the neighbour's api block; unread, the pipe would fill.
+            "cat > /dev/null &\n"
             f"exec tail -n +1 -F {shlex.quote(str(self.commands_path))} 2>/dev/null\n"
         )
         for script in (recv, ctl):
