@@ -20,7 +20,17 @@ if [ "$(id -u)" -eq 0 ]; then
     if [ ${#missing[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q
+        # Package scripts must not start FRR, BIRD or GoBGP in the root namespace (no systemd as PID 1
+        # means invoke-rc.d would run their init scripts): the lab starts its own instances.
+        policy=/usr/sbin/policy-rc.d
+        own_policy=0
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' > "$policy"
+            chmod 755 "$policy"
+            own_policy=1
+        fi
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+        [ "$own_policy" -eq 1 ] && rm -f "$policy"
     fi
     # The packaged daemons must not run in the root namespace: the lab starts its own instances.
     if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
