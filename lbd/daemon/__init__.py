@@ -1,0 +1,18 @@
+"""The standalone daemon (`lbd run`): files in, desired state out, pushed to every announcer."""
+
+from lbd.daemon.announcer import Announcer, StatusSource
+from lbd.daemon.core import DaemonCore, Loaded, announced_addresses
+from lbd.daemon.health import HealthCheck, HealthState, health_checks, parse_health_check, with_health
+
+__all__ = [
+    "Announcer",
+    "DaemonCore",
+    "HealthCheck",
+    "HealthState",
+    "Loaded",
+    "StatusSource",
+    "announced_addresses",
+    "health_checks",
+    "parse_health_check",
+    "with_health",
+]

@@ -1,0 +1,108 @@
+"""The daemon's state without any I/O: the config in force, the world from the files, health outcomes,
+and the desired state computed from them. The asyncio side (`lbd.daemon.daemon`) only feeds it files,
+health results and the clock, and pushes its output to the announcers; tests drive it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from lbd.allocator.requests import State
+from lbd.config import Config, ConfigError, ConfigStore, NodeConfig, ParseResult, World
+from lbd.config.model import IPAddress
+from lbd.daemon.health import HealthCheck, HealthState, health_checks, with_health
+from lbd.reconcile import DesiredState, Snapshot, reconcile
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The accepted document set in force and when it was loaded (wall clock, for operators)."""
+
+    result: ParseResult
+    checks: Mapping[str, HealthCheck]
+    at: float
+    generation: int
+
+
+class DaemonCore:
+    """Config store plus reconcile for one node. `offer` a parse result, then `compute` the desired
+    state with the current health outcomes and live nodes."""
+
+    __slots__ = ("_clock", "_loaded", "_previous", "desired", "node", "store")
+
+    def __init__(self, node: str, clock: Callable[[], float]) -> None:
+        self.node = node
+        self._clock = clock
+        self.store = ConfigStore(clock)
+        self._loaded: Loaded | None = None
+        # Addresses of the last allocation: a service keeps its address across reloads while it stays
+        # valid, even though a standalone host has no Service status to read it back from.
+        self._previous: dict[str, tuple[IPAddress, ...]] = {}
+        self.desired: DesiredState | None = None
+
+    @property
+    def loaded(self) -> Loaded | None:
+        return self._loaded
+
+    @property
+    def config(self) -> Config | None:
+        return self.store.current
+
+    @property
+    def node_config(self) -> NodeConfig | None:
+        config = self.store.current
+        return config.node_config(self.node) if config is not None else None
+
+    def offer(self, result: ParseResult) -> tuple[ConfigError, ...]:
+        """Install `result` if it and its health-check annotations are valid; otherwise keep the
+        running state. Returns the errors of a rejected update (empty when accepted)."""
+        checks, errors = health_checks(result.world)
+        if errors and result.config is not None:
+            result = ParseResult(None, result.world, tuple(errors), result.warnings)
+        elif errors:
+            result = ParseResult(None, result.world, (*result.errors, *errors), result.warnings)
+        if not self.store.apply(result):
+            return result.errors
+        self._loaded = Loaded(result, checks, self._clock(), self.store.generation)
+        return ()
+
+    def compute(
+        self, health: Mapping[str, HealthState], live_nodes: frozenset[str] | None = None
+    ) -> DesiredState | None:
+        """The desired state of this node, or None before any config was accepted. `live_nodes`
+        None means this node alone is a live speaker (no membership)."""
+        loaded, config = self._loaded, self.store.current
+        if loaded is None or config is None:
+            return None
+        node_config = config.node_config(self.node)
+        snapshot = Snapshot(
+            config=config,
+            world=self.world(health),
+            node=self.node,
+            live_nodes=live_nodes if live_nodes is not None else frozenset({self.node}),
+            load_balancer_class=node_config.load_balancer_class if node_config else None,
+            previous=self._previous,
+            standalone=True,
+        )
+        desired = reconcile(snapshot)
+        self._previous = {
+            a.key: a.addresses for a in desired.allocations.services if a.state is State.ALLOCATED
+        }
+        self.desired = desired
+        return desired
+
+    def world(self, health: Mapping[str, HealthState]) -> World:
+        """The world the reconcile function sees: the files plus the health checks' synthetic slices."""
+        if self._loaded is None:
+            return World()
+        return with_health(self._loaded.result.world, self.node, health, self._loaded.checks)
+
+
+def announced_addresses(desired: DesiredState) -> frozenset[IPAddress]:
+    """Every address this node currently announces, by L2 or to any BGP peer."""
+    addresses: set[IPAddress] = {a.address for a in desired.l2}
+    for peer in desired.bgp:
+        for route in peer.routes:
+            addresses.update(route.addresses)
+    return frozenset(addresses)
