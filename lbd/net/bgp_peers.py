@@ -1,0 +1,156 @@
+"""From the configuration to the sessions this node runs: one `PeerSettings` per selected BGPPeer.
+
+The reconcile core already chose the peers (`DesiredState.bgp` has one `PeerRoutes` per BGPPeer whose
+nodeSelectors select this node); here each is resolved into what a session and its socket need. The
+configuration has already resolved `passwordSecret` into `password`. Fields lbd does not implement are
+reported as warnings and the session runs without them: `vrf` (the session runs in the default VRF),
+unnumbered peers (`interface` without `peerAddress`: no session at all).
+
+Router ID (RFC 4271 §4.2 BGP Identifier, RFC 6286): `routerID` when configured (validation makes it the
+same on every peer); otherwise the IPv4 address this node uses towards its first IPv4 peer (by name),
+which is the node's address on that peer's network and does not change across restarts; on an
+IPv6-only node a value derived from the node name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from bfd import Profile
+from lbd.config import BFDProfile, BGPPeer, Config
+from lbd.net.bgp_transport import TransportOptions, normalize, ttl_for
+
+# Connect timeout when connectTime is not set: long enough for a loaded peer, short against a dead one.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+SourceLookup = Callable[[str, int], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSettings:
+    """One session as configured. Times are seconds; None means "the engine's default"."""
+
+    name: str
+    address: str
+    port: int
+    my_asn: int
+    peer_asn: int
+    dynamic_asn: str | None
+    ibgp: bool
+    router_id: IPv4Address
+    hold_time: float | None
+    keepalive_time: float | None
+    connect_time: float | None
+    source_address: str | None
+    password: str | None
+    ebgp_multihop: bool
+    graceful_restart: bool
+    disable_mp: bool
+    dual_stack: bool
+    bfd: Profile | None
+
+    def transport(self) -> TransportOptions:
+        timeout = min(self.connect_time, DEFAULT_CONNECT_TIMEOUT) if self.connect_time else None
+        return TransportOptions(
+            peer=self.address,
+            port=self.port,
+            source=self.source_address,
+            password=self.password,
+            ttl=ttl_for(ibgp=self.ibgp, multihop=self.ebgp_multihop),
+            connect_timeout=timeout or DEFAULT_CONNECT_TIMEOUT,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PeerProblem:
+    """A configured peer field lbd ignores, or a peer it cannot run, for the logs and `bgp neighbor`."""
+
+    peer: str
+    message: str
+
+
+def kernel_source(peer: str, port: int) -> str | None:
+    """The source address the kernel picks towards `peer` (a UDP connect sends nothing), or None
+    when there is no route."""
+    address = ipaddress.ip_address(peer)
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((peer, port))
+        except OSError:
+            return None
+        return normalize(probe.getsockname()[0])
+
+
+def bfd_profile(profile: BFDProfile) -> Profile:
+    return Profile(
+        receive_interval_ms=profile.receive_interval_ms,
+        transmit_interval_ms=profile.transmit_interval_ms,
+        detect_multiplier=profile.detect_multiplier,
+        echo_interval_ms=profile.echo_interval_ms,
+        echo_mode=profile.echo_mode,
+        passive_mode=profile.passive_mode,
+        minimum_ttl=profile.minimum_ttl,
+    )
+
+
+def router_id(node: str, peers: Iterable[BGPPeer], source: SourceLookup = kernel_source) -> IPv4Address:
+    chosen = sorted(peers, key=lambda p: p.name)
+    for peer in chosen:
+        if peer.router_id is not None:
+            return peer.router_id
+    for peer in chosen:
+        if isinstance(peer.source_address, IPv4Address):
+            return peer.source_address
+        if isinstance(peer.peer_address, IPv4Address):
+            local = source(str(peer.peer_address), peer.peer_port)
+            if local is not None:
+                return IPv4Address(local)
+    # RFC 6286 §2.1: any non-zero 32-bit value unique within the AS.
+    digest = int.from_bytes(hashlib.sha256(node.encode()).digest()[:4], "big")
+    return IPv4Address(digest or 1)
+
+
+def peer_settings(
+    config: Config, node: str, names: Iterable[str], source: SourceLookup = kernel_source
+) -> tuple[dict[str, PeerSettings], list[PeerProblem]]:
+    """Settings of the named peers (the reconcile output's peers), plus what was ignored or refused."""
+    peers = [config.peers[n] for n in names if n in config.peers]
+    rid = router_id(node, peers, source)
+    settings: dict[str, PeerSettings] = {}
+    problems: list[PeerProblem] = []
+    for peer in peers:
+        if peer.peer_address is None:
+            problems.append(PeerProblem(peer.name, "unnumbered BGP (interface) is not supported: no session"))
+            continue
+        if peer.vrf:
+            problems.append(
+                PeerProblem(peer.name, f"vrf {peer.vrf!r} is ignored: the session runs in the default VRF")
+            )
+        profile = config.bfd_profile_of(peer)
+        settings[peer.name] = PeerSettings(
+            name=peer.name,
+            address=normalize(str(peer.peer_address)),
+            port=peer.peer_port,
+            my_asn=peer.my_asn,
+            peer_asn=peer.peer_asn,
+            dynamic_asn=peer.dynamic_asn,
+            ibgp=peer.is_ibgp,
+            router_id=rid,
+            hold_time=peer.hold_time,
+            keepalive_time=peer.keepalive_time,
+            connect_time=peer.connect_time,
+            source_address=str(peer.source_address) if peer.source_address is not None else None,
+            password=peer.password or None,
+            ebgp_multihop=peer.ebgp_multihop,
+            graceful_restart=peer.enable_graceful_restart,
+            disable_mp=peer.disable_mp,
+            dual_stack=peer.dual_stack_address_family,
+            bfd=bfd_profile(profile) if profile is not None else None,
+        )
+    return settings, problems
