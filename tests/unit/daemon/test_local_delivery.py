@@ -76,7 +76,7 @@ def ips(*texts: str) -> set[IPAddress]:
 
 
 async def test_addresses_follow_announcements_and_go_at_close() -> None:
-    links, sysctls = FakeLinks(), {}
+    links, sysctls = FakeLinks(), dict[str, str]()
     announcer = LocalDeliveryAnnouncer(NODE, links, sysctls.__setitem__)
     await announcer.apply(*state(node_config(), pool(), l2(), service("a"), service("b")))
     index, kind = links.links["lbd0"]
