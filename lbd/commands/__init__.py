@@ -16,3 +16,4 @@ COMMANDS: list[Register] = []
 COMMANDS.append(__import__("lbd.commands.config_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.plan_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.explain_cmd", fromlist=["register"]).register)
+COMMANDS.append(__import__("lbd.commands.bundle_cmd", fromlist=["register"]).register)
