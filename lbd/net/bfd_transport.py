@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import structlog
@@ -113,9 +114,11 @@ class Service:
         self._demux: Demux[SessionKey] = Demux(self._rng.getrandbits)
         self._entries: dict[SessionKey, _Entry] = {}
         self._retiring: dict[SessionKey, _Entry] = {}
-        # Received packets are matched to sessions per (peer, multihop) first: O(1) per packet however
-        # many sessions there are. Includes retiring sessions until they are destroyed.
-        self._by_peer: dict[tuple[str, bool], list[SessionKey]] = {}
+        # Received packets are matched to sessions per (peer, multihop), then per local address (None:
+        # sessions that accept any): O(1) per packet however many sessions there are, also for many
+        # sessions to one peer from different local addresses. Includes retiring sessions until they
+        # are destroyed.
+        self._by_peer: dict[tuple[str, bool], dict[str | None, list[SessionKey]]] = {}
         self._listeners: dict[tuple[socket.AddressFamily, bool], socket.socket] = {}
         self._echo: dict[str, EchoPort] = {}
         self.unmatched: dict[DropReason, int] = {}
@@ -138,7 +141,7 @@ class Service:
         port = self._ports.multihop if key.multihop else self._ports.control
         entry = _Entry(key, session, sock, (key.peer, port))
         self._entries[key] = entry
-        self._by_peer.setdefault((key.peer, key.multihop), []).append(key)
+        self._by_peer.setdefault((key.peer, key.multihop), {}).setdefault(key.local, []).append(key)
         log.info("bfd session added", peer=key.peer, local=key.local, multihop=key.multihop, discr=discr)
         self._pump(entry)
 
@@ -219,10 +222,17 @@ class Service:
 
     def _path(self, received: sockets.Received, multihop: bool) -> SessionKey | None:
         """The session key a packet from `received.peer` to `received.local` arrived for."""
+        by_local = self._by_peer.get((received.peer, multihop))
+        if by_local is None:
+            return None
+        candidates: Iterable[SessionKey]
+        if received.local is None:
+            # No destination in the ancillary data: any session to this peer may be the one.
+            candidates = itertools.chain.from_iterable(by_local.values())
+        else:
+            candidates = itertools.chain(by_local.get(received.local, ()), by_local.get(None, ()))
         ifname: str | None = None
-        for key in self._by_peer.get((received.peer, multihop), ()):
-            if key.local is not None and received.local is not None and key.local != received.local:
-                continue
+        for key in candidates:
             if key.interface is not None and not multihop:
                 if ifname is None:
                     ifname = _ifname(received.ifindex)
@@ -333,11 +343,15 @@ class Service:
             entry.timer.cancel()
         entry.sock.close()
         self._demux.remove(entry.key)
-        keys = self._by_peer.get((entry.key.peer, entry.key.multihop), [])
+        path = (entry.key.peer, entry.key.multihop)
+        by_local = self._by_peer.get(path, {})
+        keys = by_local.get(entry.key.local, [])
         if entry.key in keys:
             keys.remove(entry.key)
         if not keys:
-            self._by_peer.pop((entry.key.peer, entry.key.multihop), None)
+            by_local.pop(entry.key.local, None)
+        if not by_local:
+            self._by_peer.pop(path, None)
 
 
 def _usable(key: SessionKey, profile: Profile) -> Profile:

@@ -120,6 +120,34 @@ async def test_worker_death_reads_as_down() -> None:
         await b.stop()
 
 
+async def test_sessions_to_one_peer_from_two_local_addresses_are_told_apart() -> None:
+    # a listens on every address (127.0.0.1 and 127.0.0.3 are both its own); b only on 127.0.0.2.
+    c = "127.0.0.3"
+    a, b = BFDManager(ports=PORTS, seed=7), BFDManager(ports=PORTS, listen=B, seed=8)
+    await a.start()
+    await b.start()
+    a_keys = [SessionKey(B, local=A), SessionKey(B, local=c)]
+    b_keys = [SessionKey(A, local=B), SessionKey(c, local=B)]
+    try:
+        for key in a_keys:
+            await a.add_session(key, FAST)
+        for key in b_keys:
+            await b.add_session(key, FAST)
+        for key in a_keys:
+            await wait_state(a, key, State.UP)
+        # Removing b's session to 127.0.0.3 takes down only a's session from 127.0.0.3.
+        await b.remove_session(b_keys[1])
+        await wait_state(a, a_keys[1], State.DOWN)
+        await asyncio.sleep(0.3)
+        assert a.state(a_keys[0]) is State.UP
+        infos = {i.key: i for i in await a.sessions()}
+        assert infos[a_keys[0]].remote_discriminator != infos[a_keys[1]].remote_discriminator
+        assert infos[a_keys[0]].counters.dropped == infos[a_keys[1]].counters.dropped == 0
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 def test_session_keys_are_canonical() -> None:
     assert SessionKey("2001:DB8:0::1", local="2001:db8::0:2") == SessionKey(
         "2001:db8::1", local="2001:db8::2"
