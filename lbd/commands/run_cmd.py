@@ -11,7 +11,6 @@ from typing import Any
 import structlog
 
 from lbd.config import DEFAULT_NAMESPACE
-from lbd.daemon.daemon import Daemon, Options, StartupError
 from lbd.logsetup import LOG_LEVELS, configure
 
 
@@ -48,6 +47,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the daemon's explain view uses lbd.commands.explain_cmd, so a module-level import
+    # would make lbd.commands import itself while registering.
+    from lbd.daemon.daemon import Daemon, Options, StartupError
+
     configure(args.log_level or "info")
     options = Options(
         paths=tuple(args.config),
@@ -58,12 +61,8 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     try:
-        return asyncio.run(_main(options))
+        return asyncio.run(Daemon(options).run())
     except StartupError as exc:
         structlog.get_logger("lbd.daemon").error("startFailed", error=str(exc))
         print(f"lbd run: {exc}", file=sys.stderr)
         return 1
-
-
-async def _main(options: Options) -> int:
-    return await Daemon(options).run()
