@@ -36,6 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lbd.config import load_paths
 from lbd.control.client import ControlError, query
 
 REDACTED = "<redacted>"
@@ -178,12 +179,14 @@ def collect(options: BundleOptions, *, ask: Query | None = None, runner: Runner 
     bundle = Bundle()
     ask = ask or _socket_query(options)
     runner = runner or _run
-    summary = _collect_views(bundle, ask)
-    metrics_url = options.metrics_url or metrics_url_from(summary)
-    if metrics_url is not None:
-        _collect_metrics(bundle, metrics_url, options.timeout)
+    views = _collect_views(bundle, ask)
+    summary = views.get("summary")
+    if options.metrics_url is not None:
+        _collect_metrics(bundle, options.metrics_url, "--metrics", options.timeout)
+    elif views:
+        _collect_metrics(bundle, *metrics_url(views), timeout=options.timeout)
     else:
-        bundle.problems.append("metrics: no address (the daemon did not report one; use --metrics URL)")
+        bundle.problems.append("metrics: the daemon did not answer; use --metrics URL")
     _collect_logs(bundle, options, runner)
     for name, argv in _NETWORK:
         rc, out = runner(argv)
@@ -204,24 +207,62 @@ _NETWORK: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _collect_views(bundle: Bundle, ask: Query) -> Any:
+# Views about one item, asked once per row of a listing view: (listing view, row field, argument name).
+_PER_ITEM: Mapping[str, tuple[str, str, str]] = {
+    "bgp neighbor": ("bgp summary", "peer", "peer"),
+    "explain": ("services", "service", "service"),
+}
+
+
+def _collect_views(bundle: Bundle, ask: Query) -> dict[str, Any]:
+    """Every view the daemon serves, by name (raw, for the collector's own use; redacted in the bundle)."""
     try:
         names = view_names(ask)
     except ControlError as exc:
         bundle.problems.append(f"status: {exc}")
-        return None
-    summary: Any = None
-    for name in names:
+        return {}
+    seen: dict[str, Any] = {}
+    for name in [n for n in names if n not in _PER_ITEM]:
         try:
-            data = ask(name, None)
+            seen[name] = data = ask(name, None)
         except ControlError as exc:
             bundle.problems.append(f"status/{name}: {exc}")
             continue
-        if name == "summary":
-            summary = data
         path = "config.json" if name == "config" else f"status/{file_name(name)}.json"
         bundle.members[path] = _json(redact(data, bundle.secrets))
-    return summary
+    for name in [n for n in names if n in _PER_ITEM]:
+        listing, row_field, argument = _PER_ITEM[name]
+        rows = seen.get(listing)
+        items = [row.get(row_field) for row in rows or [] if isinstance(row, Mapping)]
+        for item in [i for i in items if isinstance(i, str)]:
+            try:
+                data = ask(name, {argument: item})
+            except ControlError as exc:
+                bundle.problems.append(f"status/{name} {item}: {exc}")
+                continue
+            path = f"status/{file_name(name)}/{file_name(item)}.json"
+            bundle.members[path] = _json(redact(data, bundle.secrets))
+    return seen
+
+
+def metrics_url(views: Mapping[str, Any]) -> tuple[str, str]:
+    """The scrape URL and where it came from: the summary view if it reports an address, else the
+    running node's NodeConfig `metricsAddress` read from the config files, else the default."""
+    summary = views.get("summary")
+    url = metrics_url_from(summary)
+    if url is not None:
+        return url, "summary view"
+    config = views.get("config")
+    node = summary.get("node") if isinstance(summary, Mapping) else None
+    paths = config.get("paths") if isinstance(config, Mapping) else None
+    if isinstance(node, str) and isinstance(paths, list) and paths:
+        loaded = load_paths([str(p) for p in paths])
+        node_config = loaded.config.node_config(node) if loaded.config is not None else None
+        if node_config is not None:
+            url = metrics_url_from({"metrics": str(node_config.metrics_address)})
+            if url is not None:
+                return url, f"NodeConfig of {node}"
+    return "http://127.0.0.1:7472/metrics", "default address"
 
 
 def metrics_url_from(summary: Any) -> str | None:
@@ -242,12 +283,12 @@ def metrics_url_from(summary: Any) -> str | None:
     return None
 
 
-def _collect_metrics(bundle: Bundle, url: str, timeout: float) -> None:
+def _collect_metrics(bundle: Bundle, url: str, source: str, timeout: float) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
             bundle.members["metrics.txt"] = reply.read()
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        bundle.problems.append(f"metrics: {url}: {exc}")
+        bundle.problems.append(f"metrics: {url} (from {source}): {exc}")
 
 
 def _collect_logs(bundle: Bundle, options: BundleOptions, runner: Runner) -> None:

@@ -18,6 +18,7 @@ from lbd.bundle import (
     BundleOptions,
     collect,
     is_secret_name,
+    metrics_url,
     metrics_url_from,
     redact,
     scrub_text,
@@ -67,9 +68,9 @@ CONFIG = {
 
 
 def bgp_neighbor(args: Mapping[str, Any]) -> Any:
-    if "peer" not in args:
-        raise ViewError("which neighbor? give peer")
-    return {}
+    if args.get("peer") != "192.0.2.1":
+        raise ViewError(f"no BGP neighbor {args.get('peer')!r}")
+    return {"peer": "192.0.2.1", "configured": {"md5": True, "password": PASSWORD}}
 
 
 def views(metrics_address: str) -> dict[str, Any]:
@@ -77,7 +78,8 @@ def views(metrics_address: str) -> dict[str, Any]:
         "summary": lambda args: {"node": "node-a", "version": "0.1.0", "metrics_address": metrics_address},
         "config": lambda args: CONFIG,
         "bgp summary": lambda args: [
-            {"peer": "192.0.2.1", "state": "Active", "last_error": f"MD5 key {PASSWORD!r} rejected by peer"}
+            {"peer": "192.0.2.1", "state": "Active", "last_error": f"MD5 key {PASSWORD!r} rejected by peer"},
+            {"peer": "192.0.2.9", "state": "Idle"},
         ],
         "bgp neighbor": bgp_neighbor,
         "services": lambda args: [{"key": "default/web", "ips": ["198.51.100.5"]}],
@@ -136,6 +138,7 @@ async def test_bundle_has_every_part_and_no_secret(tmp_path: Path) -> None:
         "status/summary.json",
         "status/bgp-summary.json",
         "status/services.json",
+        "status/bgp-neighbor/192.0.2.1.json",
         "metrics.txt",
         "logs/lbd.log",
         "network/links.json",
@@ -159,7 +162,7 @@ async def test_bundle_has_every_part_and_no_secret(tmp_path: Path) -> None:
     assert secret_object["data"] == {"password": REDACTED}
     assert node["spec"]["membership"] == {"key": REDACTED, "peers": [{"name": "node-b"}]}
     assert json.loads(members["status/services.json"]) == [{"key": "default/web", "ips": ["198.51.100.5"]}]
-    (session,) = json.loads(members["status/bgp-summary.json"])
+    session, _ = json.loads(members["status/bgp-summary.json"])
     assert session["last_error"] == f"MD5 key '{REDACTED}' rejected by peer"
 
     assert b'metallb_bgp_session_up{peer="192.0.2.1"} 0.0' in members["metrics.txt"]
@@ -171,8 +174,10 @@ async def test_bundle_has_every_part_and_no_secret(tmp_path: Path) -> None:
     assert json.loads(members["versions.json"])["daemon"] == "0.1.0"
     manifest = json.loads(members["manifest.json"])
     problems = "\n".join(manifest["problems"])
-    # The view that needs an argument, and the command that failed, are reported, not fatal.
-    assert "status/bgp neighbor: which neighbor? give peer" in problems
+    neighbor = json.loads(members["status/bgp-neighbor/192.0.2.1.json"])
+    assert neighbor["configured"] == {"md5": True, "password": REDACTED}
+    # A view that refuses an item, and a command that failed, are reported, not fatal.
+    assert "status/bgp neighbor 192.0.2.9: no BGP neighbor '192.0.2.9'" in problems
     assert "network/neighbours: ip -j neigh show exited 1: Cannot talk to rtnetlink" in problems
 
 
@@ -185,7 +190,7 @@ def test_daemon_down_still_writes_what_it_can(tmp_path: Path) -> None:
     assert isinstance(json.loads(members["network/addresses.json"]), list)
     problems = json.loads(members["manifest.json"])["problems"]
     assert any(p.startswith("status: no lbd control socket") for p in problems)
-    assert any(p.startswith("metrics: no address") for p in problems)
+    assert any(p.startswith("metrics: the daemon did not answer") for p in problems)
     assert any(p.startswith("logs: ") for p in problems)
     assert "config.json" not in members
 
@@ -254,3 +259,16 @@ def test_scrub_text_keeps_short_values_and_plain_keys() -> None:
 def test_metrics_url_from_summary(address: str, url: str) -> None:
     assert metrics_url_from({"metricsAddress": address}) == url
     assert metrics_url_from({"node": "a"}) is None
+
+
+def test_metrics_address_from_the_running_nodes_config_files(tmp_path: Path) -> None:
+    (tmp_path / "node.yaml").write_text(
+        "apiVersion: lbd.io/v1alpha1\nkind: NodeConfig\nmetadata: {name: node-a}\n"
+        "spec: {metricsAddress: '[::]:9472'}\n"
+    )
+    views = {"summary": {"node": "node-a"}, "config": {"paths": [str(tmp_path)]}}
+    assert metrics_url(views) == ("http://[::1]:9472/metrics", "NodeConfig of node-a")
+    assert metrics_url({"summary": {"node": "node-b"}, "config": {"paths": [str(tmp_path)]}}) == (
+        "http://127.0.0.1:7472/metrics",
+        "default address",
+    )
