@@ -189,7 +189,12 @@ async def test_sighup_reload_applies_a_good_update(tmp_path: Path) -> None:
         os.kill(os.getpid(), signal.SIGHUP)
         await h.until(lambda: h.fake.l2_ips == ["192.0.2.205"])
         seen: list[dict[str, str]] = []
-        await h.until(lambda: bool(seen.extend(h.notifications())) or "READY" in (seen or [{}])[-1])
+
+        def reloaded() -> bool:
+            seen.extend(h.notifications())
+            return bool(seen) and "READY" in seen[-1]
+
+        await h.until(reloaded)
         assert [set(n) for n in seen] == [{"RELOADING", "MONOTONIC_USEC"}, {"READY", "STATUS"}]
         config = await h.query("config")
         assert config["generation"] == 2 and config["rejected"] is None
