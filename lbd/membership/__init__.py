@@ -1,0 +1,30 @@
+"""Sans-I/O membership among lbd speakers: authenticated heartbeats with relays and probes, so that a
+dead speaker is noticed in about 150 ms and packet loss does not make a live one look dead."""
+
+from lbd.membership.codec import BadMac, DecodeError, Kind, Message, Relay, decode, encode, member_id
+from lbd.membership.core import Drop, MemberCounters, MemberInfo, Membership
+from lbd.membership.events import Event, MemberDown, MemberLeft, MemberSuspect, MemberUp
+from lbd.membership.fsm import MemberState
+from lbd.membership.timers import Timers
+
+__all__ = [
+    "BadMac",
+    "DecodeError",
+    "Drop",
+    "Event",
+    "Kind",
+    "MemberCounters",
+    "MemberDown",
+    "MemberInfo",
+    "MemberLeft",
+    "MemberState",
+    "MemberSuspect",
+    "MemberUp",
+    "Membership",
+    "Message",
+    "Relay",
+    "Timers",
+    "decode",
+    "encode",
+    "member_id",
+]
