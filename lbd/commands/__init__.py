@@ -18,3 +18,4 @@ COMMANDS.append(__import__("lbd.commands.plan_cmd", fromlist=["register"]).regis
 COMMANDS.append(__import__("lbd.commands.explain_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.bundle_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.run_cmd", fromlist=["register"]).register)
+COMMANDS.append(__import__("lbd.commands.demo_cmd", fromlist=["register"]).register)
