@@ -6,6 +6,7 @@ Everything here is plain blocking-free socket code; the event loop that drives i
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import socket
@@ -39,8 +40,10 @@ class Received:
     ttl: int
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize(address: str) -> str:
-    """One spelling per address, so 2001:DB8::1 and 2001:db8:0::1 name the same peer."""
+    """One spelling per address, so 2001:DB8::1 and 2001:db8:0::1 name the same peer. Cached: it runs
+    for every received packet, and parsing an address costs more than the rest of the lookup."""
     return ipaddress.ip_address(address).compressed
 
 

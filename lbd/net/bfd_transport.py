@@ -27,6 +27,7 @@ _READ_BURST = 256
 # After removal a session keeps announcing AdminDown for this long (RFC 5880 §6.8.16 asks for at least a
 # Detection Time; RFC 5882 §3.2 has the peer keep BGP up on AdminDown, unlike on a timeout).
 _REMOVAL_GRACE = 1.5
+_IFNAME_TTL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,9 @@ class Service:
         self._by_peer: dict[tuple[str, bool], dict[str | None, list[SessionKey]]] = {}
         self._listeners: dict[tuple[socket.AddressFamily, bool], socket.socket] = {}
         self._echo: dict[str, EchoPort] = {}
+        # ifindex -> (name, when looked up): one if_indextoname syscall per interface and second
+        # instead of one per packet; an interface renamed meanwhile is seen within a second.
+        self._ifnames: dict[int, tuple[str | None, float]] = {}
         self.unmatched: dict[DropReason, int] = {}
 
     # --- commands from the manager ---------------------------------------------------------------
@@ -235,11 +239,23 @@ class Service:
         for key in candidates:
             if key.interface is not None and not multihop:
                 if ifname is None:
-                    ifname = _ifname(received.ifindex)
+                    ifname = self._ifname(received.ifindex)
                 if ifname != key.interface:
                     continue
             return key
         return None
+
+    def _ifname(self, ifindex: int) -> str | None:
+        now = self._loop.time()
+        cached = self._ifnames.get(ifindex)
+        if cached is not None and now - cached[1] < _IFNAME_TTL:
+            return cached[0]
+        try:
+            name: str | None = socket.if_indextoname(ifindex)
+        except OSError:
+            name = None
+        self._ifnames[ifindex] = (name, now)
+        return name
 
     def _unmatched(self, reason: DropReason, received: sockets.Received) -> None:
         self.unmatched[reason] = self.unmatched.get(reason, 0) + 1
@@ -367,13 +383,6 @@ def _usable(key: SessionKey, profile: Profile) -> Profile:
         log.warning("bfd echo mode unavailable for this session; using control packets only", peer=key.peer)
         return replace(profile, echo_mode=False)
     return profile
-
-
-def _ifname(ifindex: int) -> str | None:
-    try:
-        return socket.if_indextoname(ifindex)
-    except OSError:
-        return None
 
 
 def _info(entry: _Entry) -> SessionInfo:
