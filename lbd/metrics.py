@@ -95,6 +95,20 @@ FAMILIES: Mapping[str, Family] = _families(
     Family(
         "metallb_k8s_client_update_errors_total", "counter", "Number of configuration updates that failed", ()
     ),
+    # lbd's own membership layer (MetalLB uses memberlist and exports nothing for it).
+    Family("lbd_membership_member_up", "gauge", "Membership peer state (1 is live, 0 is not)", ("member",)),
+    Family(
+        "lbd_membership_member_down_events_total",
+        "counter",
+        "Number of times a membership peer was declared dead",
+        ("member",),
+    ),
+    Family(
+        "lbd_membership_datagrams_dropped_total",
+        "counter",
+        "Membership datagrams ignored: unknown source, malformed, bad MAC, wrong identity, replay",
+        ("reason",),
+    ),
 )
 
 Provider = Callable[[], Iterable[Sample]]
