@@ -1,0 +1,639 @@
+"""A BGP session with one peer, sans-I/O: fed bytes, connection events and `now`; returns bytes, events and
+the next timer deadline (RFC 4271 §8, in the style of aioquic's QuicConnection).
+
+The transitions come from `bgp.fsm.TABLE`; this module carries them out: it owns the timers, validates
+OPEN messages (RFC 4271 §6.2), resolves connection collisions (§6.8), keeps the Adj-RIB-Out and turns it
+into UPDATEs (`bgp.packing`). See docs/bgp-engine.md for the adapter contract.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from bgp.attributes import AS_TRANS, min_as
+from bgp.capabilities import (
+    Capability,
+    FourOctetAs,
+    GracefulRestart,
+    GrFamily,
+    Multiprotocol,
+    RouteRefreshCap,
+    encode_capability,
+)
+from bgp.codec import CodecContext, Inbound, MessageReader, UpdateResult, encode
+from bgp.config import OPEN_SENT_HOLD_TIME, SessionConfig
+from bgp.errors import BgpError, CeaseSubcode, ErrorCode, OpenSubcode
+from bgp.events import (
+    CloseConnection,
+    ConnectRequested,
+    Established,
+    Event,
+    Negotiated,
+    NotificationReceived,
+    NotificationSent,
+    PeerRestarting,
+    PeerRoutesReceived,
+    RouteRefreshRequested,
+    RoutesNotSent,
+    StateChanged,
+)
+from bgp.families import IPV4_UNICAST, SUPPORTED_FAMILIES, Address, Family, Prefix, family_of
+from bgp.fsm import FSM_SUBCODE, Action, Input, State, Transition, transition
+from bgp.messages import Keepalive, Message, Notification, Open, RouteRefresh
+from bgp.packing import PathPolicy, end_of_rib, pack_updates, pack_withdrawals
+from bgp.ribout import AdjRibOut
+from bgp.route import Route
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCounters:
+    """Messages per type and direction, and prefixes announced (for metallb_bgp_* metrics)."""
+
+    opens_sent: int = 0
+    opens_received: int = 0
+    updates_sent: int = 0
+    updates_received: int = 0
+    keepalives_sent: int = 0
+    keepalives_received: int = 0
+    notifications_sent: int = 0
+    notifications_received: int = 0
+    route_refresh_sent: int = 0
+    route_refresh_received: int = 0
+    prefixes_announced: int = 0
+
+
+class _Conn:
+    """One TCP connection and its copy of the FSM (RFC 4271 §8: one FSM per connection)."""
+
+    __slots__ = (
+        "conn_id",
+        "ctx",
+        "hold_deadline",
+        "hold_time",
+        "keepalive_deadline",
+        "keepalive_time",
+        "local_addr",
+        "negotiated",
+        "outbound",
+        "peer_open",
+        "reader",
+        "remote_addr",
+        "state",
+    )
+
+    def __init__(self, conn_id: int, local: Address, remote: Address, outbound: bool, state: State) -> None:
+        self.conn_id = conn_id
+        self.local_addr = local
+        self.remote_addr = remote
+        self.outbound = outbound
+        self.state = state
+        self.reader = MessageReader()
+        self.ctx = CodecContext()
+        self.hold_deadline: float | None = None
+        self.keepalive_deadline: float | None = None
+        self.hold_time = 0.0
+        self.keepalive_time = 0.0
+        self.peer_open: Open | None = None
+        self.negotiated: Negotiated | None = None
+
+
+def _plain(addr: Address) -> Address:
+    """An IPv4-mapped IPv6 address (from a dual-stack socket) as the IPv4 address it is."""
+    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _usable(addr: Address | None) -> bool:
+    # Never announce an unspecified, loopback, multicast or mapped next hop: the peer could not use it.
+    return addr is not None and not (
+        addr.is_unspecified
+        or addr.is_loopback
+        or addr.is_multicast
+        or (isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None)
+    )
+
+
+class Session:
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self._base = State.IDLE
+        self._base_deadline: float | None = None
+        self._conns: dict[int, _Conn] = {}
+        self._events: deque[Event] = deque()
+        self._out: list[tuple[int, bytes]] = []
+        self._failures = 0
+        self._stopped = True
+        self._stop_subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN
+        self._stop_message = ""
+        self._reported = State.IDLE
+        self._rib = AdjRibOut()
+        self._established: _Conn | None = None
+        self._policy: PathPolicy | None = None
+        self._restarting = config.graceful_restart.enabled and config.graceful_restart.restarting
+        self._counts: dict[str, int] = dict.fromkeys(MessageCounters.__slots__, 0)
+
+    # -- public state -------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._reported
+
+    @property
+    def counters(self) -> MessageCounters:
+        self._counts["prefixes_announced"] = len(self._rib.sent)
+        return MessageCounters(**self._counts)
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        return self._established.negotiated if self._established else None
+
+    @property
+    def advertised(self) -> dict[Prefix, Route]:
+        """Adj-RIB-Out as the peer holds it (a copy)."""
+        return dict(self._rib.sent)
+
+    def backoff(self) -> float:
+        """The current retry delay: connect_retry doubled per consecutive failure, capped."""
+        n = max(self._failures - 1, 0)
+        return float(min(self.config.connect_retry_max, self.config.connect_retry * 2.0 ** min(n, 32)))
+
+    # -- inputs -------------------------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """RFC 4271 §8.1.2 ManualStart (or its passive form): dial and/or listen."""
+        self._stopped = False
+        self._failures = 0
+        self._base_input(now, Input.START_PASSIVE if self.config.passive else Input.START, "started")
+
+    def stop(
+        self,
+        now: float,
+        subcode: int = CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
+        message: str = "",
+        restart: bool = False,
+    ) -> None:
+        """Close every connection with Cease/`subcode` (RFC 4486), with an RFC 8203 `message` for
+        Administrative Shutdown/Reset. `restart` makes it an AutomaticStop: start again after the backoff
+        (BFD Down, RFC 9384, uses subcode 10 and restart=True)."""
+        self._stop_subcode, self._stop_message = subcode, message
+        self._stopped = True
+        for conn in list(self._conns.values()):
+            self._conn_input(now, conn, Input.STOP, reason=f"stopped (Cease {subcode})")
+        self._base_input(now, Input.STOP, "stopped")
+        if restart:
+            self._stopped = False
+            self._schedule_restart(now)
+
+    def connection_made(
+        self, now: float, conn_id: int, local_addr: Address, remote_addr: Address, outbound: bool
+    ) -> None:
+        """A TCP connection is up; `conn_id` is the adapter's, unique among live connections."""
+        conn = _Conn(conn_id, _plain(local_addr), _plain(remote_addr), outbound, self._base)
+        refuse = ""
+        if not outbound and not self.config.accept_inbound:
+            refuse = "inbound connections not accepted"
+        elif len(self._conns) >= 2 or conn_id in self._conns:
+            # RFC 4271 §6.8 deals with two connections; a third is refused outright.
+            refuse = "a connection collision is already being resolved"
+        if refuse:
+            self._events.append(CloseConnection(conn_id, refuse))
+            return
+        self._conns[conn_id] = conn
+        self._conn_input(now, conn, Input.TCP_CONNECTED, reason="outbound" if outbound else "inbound")
+
+    def connect_failed(self, now: float, reason: str = "") -> None:
+        """The dial asked for by ConnectRequested failed (RFC 4271 §8.1.3 event 18 before a connection)."""
+        self._base_input(now, Input.TCP_FAILS, reason or "connect failed")
+
+    def connection_lost(self, now: float, conn_id: int) -> None:
+        conn = self._conns.get(conn_id)
+        if conn is not None:
+            self._conn_input(now, conn, Input.TCP_FAILS, reason="connection lost")
+
+    def data_received(self, now: float, conn_id: int, data: bytes) -> None:
+        conn = self._conns.get(conn_id)
+        if conn is None:
+            return
+        conn.reader.push(data)
+        while self._conns.get(conn_id) is conn:
+            try:
+                msg = conn.reader.next_message()
+            except BgpError as err:
+                self._conn_input(now, conn, Input.MESSAGE_ERROR, err, err.reason)
+                return
+            if msg is None:
+                return
+            self._receive(now, conn, msg)
+
+    def handle_timer(self, now: float) -> None:
+        if self._base_deadline is not None and now >= self._base_deadline:
+            self._base_deadline = None
+            if self._base == State.IDLE:
+                if not self._stopped:
+                    self._base_input(
+                        now, Input.START_PASSIVE if self.config.passive else Input.START, "restart"
+                    )
+            else:
+                self._base_input(now, Input.CONNECT_RETRY_EXPIRES, "connect retry timer expired")
+        for conn in list(self._conns.values()):
+            if conn.hold_deadline is not None and now >= conn.hold_deadline:
+                conn.hold_deadline = None
+                self._conn_input(now, conn, Input.HOLD_TIMER_EXPIRES, reason="hold timer expired")
+            elif conn.keepalive_deadline is not None and now >= conn.keepalive_deadline:
+                conn.keepalive_deadline = None
+                self._conn_input(now, conn, Input.KEEPALIVE_TIMER_EXPIRES, reason="keepalive due")
+
+    def get_timer(self) -> float | None:
+        deadlines = [self._base_deadline] + [
+            d for c in self._conns.values() for d in (c.hold_deadline, c.keepalive_deadline)
+        ]
+        present = [d for d in deadlines if d is not None]
+        return min(present) if present else None
+
+    def data_to_send(self) -> list[tuple[int, bytes]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def set_routes(self, now: float, routes: Iterable[Route]) -> None:
+        """Make `routes` the whole set announced to this peer; only the difference goes out."""
+        self._rib.replace(routes)
+        self._flush()
+
+    def change_routes(
+        self, now: float, announce: Iterable[Route] = (), withdraw: Iterable[Prefix] = ()
+    ) -> None:
+        """Add/replace and remove single routes: O(changed) for callers that track changes themselves."""
+        self._rib.change(announce, withdraw)
+        self._flush()
+
+    def request_refresh(self, now: float, family: Family = IPV4_UNICAST) -> None:
+        """Send ROUTE-REFRESH (RFC 2918 §4) if the session is Established and the peer supports it."""
+        conn = self._established
+        if conn is not None and conn.negotiated is not None and conn.negotiated.route_refresh:
+            self._send(conn, RouteRefresh(family[0], family[1]))
+
+    # -- FSM plumbing -------------------------------------------------------------------------------------
+
+    def _base_input(self, now: float, event: Input, reason: str) -> None:
+        step = transition(self._base, event)
+        self._base = step.state
+        for action in step.actions:
+            if action is Action.DIAL:
+                self._dial(now)
+            elif action is Action.RETRY_LATER:
+                self._retry_later(now)
+            elif action is Action.STOP_RETRY:
+                self._base_deadline = None
+            elif action is Action.FAIL:
+                self._failures += 1
+                self._schedule_restart(now)
+            # Message-related actions need a connection; in Idle/Connect/Active there is none (fsm.py).
+        self._report(reason)
+
+    def _dial(self, now: float) -> None:
+        if self._conns:
+            return  # a connection exists: §6.8 handles the peer's one, no new dial
+        self._base_deadline = now + self.config.connect_time
+        self._events.append(ConnectRequested(now, self.config.connect_time))
+
+    def _retry_later(self, now: float) -> None:
+        if self._conns or self.config.passive:
+            self._base_deadline = None
+            return
+        self._failures += 1
+        self._base_deadline = now + self.backoff()
+
+    def _schedule_restart(self, now: float) -> None:
+        if self._base == State.IDLE and not self._stopped and not self._conns:
+            self._base_deadline = now + self.backoff()
+
+    def _conn_input(
+        self, now: float, conn: _Conn, event: Input, error: BgpError | None = None, reason: str = ""
+    ) -> None:
+        before = conn.state
+        step = transition(before, event)
+        conn.state = step.state
+        self._execute(
+            now, conn, before=before, step=step, event=event, error=error, reason=reason or event.value
+        )
+        self._report(reason or event.value)
+
+    def _execute(
+        self,
+        now: float,
+        conn: _Conn,
+        *,
+        before: State,
+        step: Transition,
+        event: Input,
+        error: BgpError | None,
+        reason: str,
+    ) -> None:
+        for action in step.actions:
+            if action is Action.STOP_RETRY:
+                self._base_deadline = None
+            elif action is Action.SEND_OPEN:
+                self._send(conn, self._local_open())
+                conn.hold_deadline = now + OPEN_SENT_HOLD_TIME
+            elif action is Action.SEND_KEEPALIVE:
+                self._send(conn, Keepalive())
+                conn.keepalive_deadline = now + conn.keepalive_time if conn.keepalive_time else None
+            elif action is Action.ARM_TIMERS or action is Action.RESTART_HOLD:
+                conn.hold_deadline = now + conn.hold_time if conn.hold_time else None
+            elif action is Action.NOTIFY_FSM:
+                self._notify(conn, Notification(ErrorCode.FSM, FSM_SUBCODE.get(before, 0)), reason)
+            elif action is Action.NOTIFY_CEASE:
+                self._notify(conn, Notification.cease(self._stop_subcode, self._stop_message), reason)
+            elif action is Action.NOTIFY_HOLD:
+                self._notify(conn, Notification(ErrorCode.HOLD_TIMER_EXPIRED, 0), reason)
+            elif action is Action.NOTIFY_ERROR and error is not None:
+                self._notify(conn, Notification(error.code, error.subcode, error.data), reason)
+            elif action is Action.NOTIFY_COLLISION:
+                cease = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
+                self._notify(conn, cease, reason)
+            elif action is Action.CLOSE:
+                self._close(now, conn, step.state, event, reason)
+            elif action is Action.RETRY_LATER:
+                self._retry_later(now)
+            elif action is Action.FAIL:
+                if not self._conns:
+                    self._failures += 1
+                    self._schedule_restart(now)
+            elif action is Action.ESTABLISH:
+                self._establish(conn)
+            elif action is Action.PROCESS_REFRESH:
+                self._answer_refresh()
+
+    def _close(self, now: float, conn: _Conn, new_state: State, event: Input, reason: str) -> None:
+        conn.hold_deadline = conn.keepalive_deadline = None
+        self._conns.pop(conn.conn_id, None)
+        self._events.append(CloseConnection(conn.conn_id, reason))
+        if conn is self._established:
+            self._established = None
+            self._policy = None
+            self._rib.session_down()
+            gr = conn.negotiated.peer_graceful_restart if conn.negotiated else None
+            if gr is not None and event is Input.TCP_FAILS:
+                # RFC 4724 §4.2: the helper keeps the peer's routes as stale; we hold none, so we record it.
+                self._events.append(PeerRestarting(gr.restart_time, reason))
+        if not self._conns:
+            # The last connection's outcome becomes the session's (fsm.py theory of operation).
+            self._base = new_state
+            self._base_deadline = None
+
+    def _report(self, reason: str) -> None:
+        now_state = max((c.state for c in self._conns.values()), default=self._base)
+        if now_state != self._reported:
+            self._events.append(StateChanged(self._reported, now_state, reason))
+            self._reported = now_state
+
+    # -- messages -----------------------------------------------------------------------------------------
+
+    def _send(self, conn: _Conn, msg: Message) -> None:
+        self._out.append((conn.conn_id, encode(msg, conn.ctx)))
+        self._count(msg, "sent")
+
+    def _count(self, msg: Message | Inbound, direction: str) -> None:
+        kind = {
+            "Open": "opens",
+            "Update": "updates",
+            "UpdateResult": "updates",
+            "Keepalive": "keepalives",
+            "Notification": "notifications",
+            "RouteRefresh": "route_refresh",
+        }[type(msg).__name__]
+        self._counts[f"{kind}_{direction}"] += 1
+
+    def _notify(self, conn: _Conn, notification: Notification, reason: str) -> None:
+        self._send(conn, notification)
+        self._events.append(NotificationSent(conn.conn_id, notification, reason))
+
+    def _local_open(self) -> Open:
+        cfg = self.config
+        caps: list[Capability] = [Multiprotocol(afi, safi) for afi, safi in sorted(cfg.families)]
+        caps += [RouteRefreshCap(), FourOctetAs(cfg.local_as)]
+        gr = cfg.graceful_restart
+        if gr.enabled:
+            # RFC 4724 §3: F bit set because forwarding to the services (kube-proxy, nodes) survives an lbd
+            # restart; without it the peer would drop our routes at once (§4.2).
+            fams = tuple(GrFamily(afi, safi, True) for afi, safi in sorted(cfg.families))
+            caps.append(GracefulRestart(self._restarting, gr.restart_time, fams))
+        return Open(min_as(cfg.local_as), cfg.hold_time, cfg.router_id, tuple(caps))
+
+    def _receive(self, now: float, conn: _Conn, msg: Inbound) -> None:
+        self._count(msg, "received")
+        if isinstance(msg, Open):
+            self._receive_open(now, conn, msg)
+        elif isinstance(msg, UpdateResult):
+            if msg.error is not None and msg.handling.name == "SESSION_RESET":
+                self._conn_input(now, conn, Input.UPDATE_ERROR, msg.error, msg.error.reason)
+                return
+            self._conn_input(now, conn, Input.UPDATE)
+            if conn.state == State.ESTABLISHED:
+                self._events.append(PeerRoutesReceived(msg, msg.update.end_of_rib()))
+        elif isinstance(msg, Notification):
+            self._events.append(NotificationReceived(conn.conn_id, msg))
+            self._conn_input(now, conn, Input.NOTIFICATION, reason=f"NOTIFICATION {msg.code}/{msg.subcode}")
+        elif isinstance(msg, Keepalive):
+            self._conn_input(now, conn, Input.KEEPALIVE)
+        else:
+            self._conn_input(now, conn, Input.ROUTE_REFRESH)
+            if conn.state == State.ESTABLISHED:
+                self._events.append(RouteRefreshRequested(msg.afi, msg.safi))
+
+    def _receive_open(self, now: float, conn: _Conn, msg: Open) -> None:
+        if conn.state != State.OPEN_SENT:
+            self._conn_input(now, conn, Input.OPEN_OK)  # not in the table for this state: FSM error
+            return
+        try:
+            negotiated = self._validate_open(msg)
+        except BgpError as err:
+            self._conn_input(now, conn, Input.MESSAGE_ERROR, err, err.reason)
+            return
+        conn.peer_open, conn.negotiated = msg, negotiated
+        conn.hold_time = float(min(self.config.hold_time, msg.hold_time))
+        # RFC 4271 §10: keepalives at a third of the hold time, never slower than configured.
+        conn.keepalive_time = min(self.config.keepalive, conn.hold_time / 3) if conn.hold_time else 0.0
+        conn.ctx = CodecContext(negotiated.four_octet_as, negotiated.families, self.config.ebgp)
+        conn.reader.ctx = conn.ctx
+        loser = self._collision_loser(conn, negotiated)
+        if loser is conn:
+            self._conn_input(
+                now, conn, Input.OPEN_COLLISION_DUMP, reason="connection collision (RFC 4271 §6.8)"
+            )
+            return
+        if loser is not None:
+            if loser.state == State.ESTABLISHED:
+                # RFC 4724 §4.2: a restarting peer's new connection replaces the Established one.
+                self._conn_input(now, loser, Input.TCP_FAILS, reason="peer restarted (graceful restart)")
+            else:
+                self._conn_input(
+                    now, loser, Input.OPEN_COLLISION_DUMP, reason="connection collision (RFC 4271 §6.8)"
+                )
+        self._conn_input(now, conn, Input.OPEN_OK, reason="OPEN received")
+
+    def _collision_loser(self, conn: _Conn, negotiated: Negotiated) -> _Conn | None:
+        """RFC 4271 §6.8: which of two connections to the peer to close, once an OPEN names the peer."""
+        other = next(
+            (c for c in self._conns.values() if c is not conn and c.state >= State.OPEN_CONFIRM), None
+        )
+        if other is None:
+            return None
+        if other.state == State.ESTABLISHED:
+            # §6.8: an Established session wins unless the peer restarted with graceful restart (RFC 4724).
+            return other if negotiated.peer_graceful_restart is not None else conn
+        if conn.outbound == other.outbound:
+            return other  # the older connection of the same direction is stale
+        local_id, remote_id = int(self.config.router_id), int(IPv4Address(negotiated.peer_id))
+        outbound = conn if conn.outbound else other
+        inbound = other if conn.outbound else conn
+        return outbound if local_id < remote_id else inbound
+
+    def _validate_open(self, msg: Open) -> Negotiated:
+        """RFC 4271 §6.2 semantic checks; capabilities per RFC 5492, RFC 6793, RFC 4760."""
+        cfg = self.config
+        four = next((c.asn for c in msg.capabilities if isinstance(c, FourOctetAs)), None)
+        peer_as = four if four is not None else msg.my_as
+        if four is not None and four > 0xFFFF and msg.my_as != AS_TRANS:
+            # RFC 6793 §4.2.1: a NEW speaker with a 4-octet AS puts AS_TRANS into My Autonomous System.
+            raise BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, b"", "My AS is not AS_TRANS")
+        if cfg.dynamic_asn == "internal":
+            ok = peer_as == cfg.local_as
+        elif cfg.dynamic_asn == "external":
+            ok = peer_as != cfg.local_as
+        else:
+            ok = peer_as == cfg.peer_as
+        if not ok:
+            raise BgpError(
+                ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, b"", f"peer AS {peer_as} not expected"
+            )
+        if msg.hold_time in (1, 2):
+            reason = f"hold time {msg.hold_time}"
+            raise BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNACCEPTABLE_HOLD_TIME, b"", reason)
+        # RFC 6286 §2.2: zero, or our own identifier from an internal peer.
+        if int(msg.bgp_id) == 0 or (msg.bgp_id == cfg.router_id and not cfg.ebgp):
+            raise BgpError(
+                ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER, b"", f"BGP id {msg.bgp_id}"
+            )
+        mp = {(c.afi, c.safi) for c in msg.capabilities if isinstance(c, Multiprotocol)}
+        # RFC 4760 §8: a peer that sends no multiprotocol capability speaks IPv4 unicast only.
+        peer_families = mp or {IPV4_UNICAST}
+        families = frozenset(peer_families & cfg.families & SUPPORTED_FAMILIES)
+        if not families:
+            # RFC 5492 §5: Unsupported Capability, data = the capabilities we need.
+            ours = b"".join(encode_capability(Multiprotocol(a, s)) for a, s in sorted(cfg.families))
+            raise BgpError(
+                ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSUPPORTED_CAPABILITY, ours, "no common family"
+            )
+        return Negotiated(
+            peer_as=peer_as,
+            peer_id=str(msg.bgp_id),
+            four_octet_as=four is not None,
+            families=families,
+            route_refresh=any(isinstance(c, RouteRefreshCap) for c in msg.capabilities),
+            peer_graceful_restart=next((c for c in msg.capabilities if isinstance(c, GracefulRestart)), None),
+        )
+
+    # -- routes -------------------------------------------------------------------------------------------
+
+    def _establish(self, conn: _Conn) -> None:
+        assert conn.negotiated is not None and conn.peer_open is not None
+        self._established = conn
+        self._failures = 0
+        self._policy = self._path_policy(conn)
+        self._events.append(
+            Established(
+                conn.conn_id,
+                conn.negotiated,
+                conn.hold_time,
+                conn.keepalive_time,
+                conn.local_addr,
+                conn.remote_addr,
+                conn.peer_open,
+            )
+        )
+        self._rib.session_down()
+        self._flush()
+        # RFC 4724 §2: End-of-RIB after the initial update of each family; sent whether or not graceful
+        # restart was negotiated (RFC 4724 §4: harmless to a peer that does not know it).
+        for family in sorted(conn.negotiated.families):
+            self._out.append((conn.conn_id, end_of_rib(family)))
+            self._counts["updates_sent"] += 1
+        self._restarting = False
+
+    def _path_policy(self, conn: _Conn) -> PathPolicy:
+        cfg = self.config
+        local = conn.local_addr
+        v4: IPv4Address | None = local if isinstance(local, IPv4Address) else cfg.next_hop_v4
+        glob: IPv6Address | None = cfg.next_hop_v6
+        link_local: IPv6Address | None = cfg.next_hop_v6_link_local
+        if isinstance(local, IPv6Address):
+            if local.is_link_local:
+                link_local = local
+            else:
+                glob = local
+        hops6: tuple[IPv6Address, ...] = ()
+        if glob is not None and _usable(glob) and not glob.is_link_local:
+            with_ll = link_local is not None and _usable(link_local) and not cfg.multihop
+            hops6 = (glob, link_local) if with_ll and link_local is not None else (glob,)
+        return PathPolicy(cfg.local_as, cfg.ebgp, v4 if _usable(v4) else None, hops6)
+
+    def _sendable(self, routes: list[Route]) -> list[Route]:
+        """Routes this session can announce; the others are reported once per flush with the reason."""
+        conn, policy = self._established, self._policy
+        assert conn is not None and conn.negotiated is not None and policy is not None
+        ok: list[Route] = []
+        withheld: dict[str, list[Prefix]] = {}
+        for r in routes:
+            fam = family_of(r.prefix)
+            if fam not in conn.negotiated.families:
+                withheld.setdefault(f"address family {fam} not negotiated with the peer", []).append(r.prefix)
+            elif r.prefix.version == 4 and policy.next_hop_v4 is None:
+                withheld.setdefault("no usable IPv4 next hop (set next_hop_v4)", []).append(r.prefix)
+            elif r.prefix.version == 6 and not policy.next_hops_v6:
+                withheld.setdefault("no usable global IPv6 next hop (set next_hop_v6)", []).append(r.prefix)
+            else:
+                ok.append(r)
+        for reason, prefixes in withheld.items():
+            self._events.append(RoutesNotSent(tuple(prefixes), reason))
+        return ok
+
+    def _flush(self) -> None:
+        conn = self._established
+        if conn is None or self._policy is None or not self._rib.pending():
+            return
+        announce, withdraw = self._rib.take_changes()
+        # A route that cannot be sent any more must be withdrawn if the peer has an older version of it.
+        sendable = self._sendable(announce)
+        kept = {r.prefix for r in sendable}
+        withdraw += [r.prefix for r in announce if r.prefix not in kept and r.prefix in self._rib.sent]
+        for data in pack_withdrawals(withdraw):
+            self._out.append((conn.conn_id, data))
+            self._counts["updates_sent"] += 1
+        self._rib.mark_withdrawn(withdraw)
+        for data in pack_updates(sendable, conn.ctx, self._policy):
+            self._out.append((conn.conn_id, data))
+            self._counts["updates_sent"] += 1
+        self._rib.mark_sent(sendable)
+
+    def _answer_refresh(self) -> None:
+        # RFC 2918 §4: re-send the whole Adj-RIB-Out (all families; only the asked one would also do).
+        conn = self._established
+        if conn is None or self._policy is None:
+            return
+        routes = list(self._rib.sent.values())
+        for data in pack_updates(routes, conn.ctx, self._policy):
+            self._out.append((conn.conn_id, data))
+            self._counts["updates_sent"] += 1
+
+
+def parse_address(text: str) -> Address:
+    """Helper for adapters and tests: an address from a socket's string form, mapped IPv4 unwrapped."""
+    return _plain(ip_address(text))
