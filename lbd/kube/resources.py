@@ -37,7 +37,11 @@ class ResourceKind:
 SERVICES = ResourceKind("", "v1", "services", "Service", namespaced=True)
 NODES = ResourceKind("", "v1", "nodes", "Node", namespaced=False)
 SECRETS = ResourceKind("", "v1", "secrets", "Secret", namespaced=True)
+NAMESPACES = ResourceKind("", "v1", "namespaces", "Namespace", namespaced=False)
+PODS = ResourceKind("", "v1", "pods", "Pod", namespaced=True)
+EVENTS = ResourceKind("", "v1", "events", "Event", namespaced=True)
 ENDPOINT_SLICES = ResourceKind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", namespaced=True)
+LEASES = ResourceKind("coordination.k8s.io", "v1", "leases", "Lease", namespaced=True)
 
 IP_ADDRESS_POOLS = ResourceKind(METALLB_GROUP, "v1beta1", "ipaddresspools", "IPAddressPool", True)
 L2_ADVERTISEMENTS = ResourceKind(METALLB_GROUP, "v1beta1", "l2advertisements", "L2Advertisement", True)
@@ -48,6 +52,9 @@ COMMUNITIES = ResourceKind(METALLB_GROUP, "v1beta1", "communities", "Community",
 # reads v1beta2, the version that has every field.
 BGP_PEERS = ResourceKind(METALLB_GROUP, "v1beta2", "bgppeers", "BGPPeer", True)
 ADDRESS_POOLS = ResourceKind(METALLB_GROUP, "v1beta1", "addresspools", "AddressPool", True)
+# What the speakers publish: one object per (node, service) they announce, MetalLB's status kinds.
+SERVICE_L2_STATUSES = ResourceKind(METALLB_GROUP, "v1beta1", "servicel2statuses", "ServiceL2Status", True)
+SERVICE_BGP_STATUSES = ResourceKind(METALLB_GROUP, "v1beta1", "servicebgpstatuses", "ServiceBGPStatus", True)
 
 METALLB_KINDS: tuple[ResourceKind, ...] = (
     IP_ADDRESS_POOLS,
@@ -71,12 +78,35 @@ class WatchTarget:
 
 
 def default_targets(namespace: str = DEFAULT_NAMESPACE) -> tuple[WatchTarget, ...]:
-    """What the daemon watches: Services, EndpointSlices cluster-wide, Nodes, and the Secrets and
-    metallb.io objects of its own namespace."""
+    """What the daemon watches: Services, EndpointSlices, Nodes and Namespaces (pools' namespace
+    selectors) cluster-wide, and the Secrets and metallb.io objects of its own namespace."""
     return (
         WatchTarget(SERVICES),
         WatchTarget(ENDPOINT_SLICES),
         WatchTarget(NODES),
         WatchTarget(SECRETS, namespace),
+        WatchTarget(NAMESPACES),
         *(WatchTarget(kind, namespace) for kind in METALLB_KINDS),
+    )
+
+
+NODE_LABEL = "metallb.io/node"
+SERVICE_NAME_LABEL = "metallb.io/service-name"
+SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace"
+
+
+DEFAULT_SPEAKER_SELECTOR = "app.kubernetes.io/component=speaker"
+
+
+def speaker_pods_target(namespace: str, selector: str = DEFAULT_SPEAKER_SELECTOR) -> WatchTarget:
+    """The speaker pods of the deployment, whose readiness says which nodes have a live speaker."""
+    return WatchTarget(PODS, namespace, label_selector=selector)
+
+
+def speaker_status_targets(namespace: str, node: str) -> tuple[WatchTarget, ...]:
+    """The status objects one speaker owns: those labelled with its node, in the MetalLB namespace."""
+    selector = f"{NODE_LABEL}={node}"
+    return (
+        WatchTarget(SERVICE_L2_STATUSES, namespace, label_selector=selector),
+        WatchTarget(SERVICE_BGP_STATUSES, namespace, label_selector=selector),
     )

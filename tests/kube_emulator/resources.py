@@ -40,6 +40,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", ("v1",), "services", "Service", namespaced=True, has_status=True, short_names=("svc",)),
     ResourceType("", ("v1",), "nodes", "Node", namespaced=False, has_status=True, short_names=("no",)),
     ResourceType("", ("v1",), "secrets", "Secret", namespaced=True, has_status=False),
+    ResourceType("", ("v1",), "pods", "Pod", namespaced=True, has_status=True, short_names=("po",)),
     ResourceType("", ("v1",), "events", "Event", namespaced=True, has_status=False, short_names=("ev",)),
     ResourceType("discovery.k8s.io", ("v1",), "endpointslices", "EndpointSlice", True, False),
     ResourceType("coordination.k8s.io", ("v1",), "leases", "Lease", namespaced=True, has_status=False),

@@ -352,6 +352,9 @@ class KubeEmulator:
                 if t.rt.namespaced and not t.namespace:
                     raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
                 body = await self._body(request, t)
+                if t.rt.has_status:
+                    # As the API server does: status is written through its subresource only.
+                    body.pop("status", None)
                 return _json(
                     self._present(t.rt, t.version, self.storage.create(t.rt, t.namespace, body)), 201
                 )
@@ -538,6 +541,8 @@ class KubeEmulator:
                 if self._abort_on_drop and request.transport is not None:
                     request.transport.abort()
                     return response
+            except ConnectionError:
+                return response  # the client went away (stopped, or cut by an outage)
             with contextlib.suppress(ConnectionError):
                 await response.write_eof()
             return response
