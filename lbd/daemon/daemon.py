@@ -167,9 +167,11 @@ class Daemon:
         except (FileExistsError, OSError) as exc:
             self.control = None
             raise StartupError(f"control socket {socket_path}: {exc}") from exc
+        self.status.socket = socket_path
         metrics = self.options.metrics
         if metrics is None:
             metrics = str(node_config.metrics_address) if node_config else "127.0.0.1:7472"
+        self.status.metrics = metrics
         self.metrics.add_provider(lambda: samples(self.core, self.status))
         self.metrics.add_provider(self.bfd.metric_samples)
         if metrics != "off":

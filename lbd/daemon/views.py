@@ -32,6 +32,8 @@ class Status:
     paths: tuple[str, ...]
     started_at: float
     announcers: tuple[str, ...] = ()
+    socket: str | None = None
+    metrics: str | None = None
     live_nodes: frozenset[str] | None = None
     checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     health: Mapping[str, HealthState] = field(default_factory=dict)
@@ -79,6 +81,8 @@ class DaemonViews:
             "node": status.node,
             "version": __version__,
             "started_at": status.started_at,
+            "socket": status.socket,
+            "metrics": status.metrics,
             "config_generation": core.store.generation,
             "config_loaded_at": loaded.at if loaded else None,
             "config_rejected": rejection is not None,
@@ -222,7 +226,7 @@ def describe(config: Config) -> dict[str, Any]:
                 "peerASN": peer.peer_asn,
                 "myASN": peer.my_asn,
                 "bfdProfile": peer.bfd_profile,
-                "password": peer.password is not None,
+                "md5": peer.password is not None,
             }
             for name, peer in sorted(config.peers.items())
         },
