@@ -19,3 +19,4 @@ COMMANDS.append(__import__("lbd.commands.explain_cmd", fromlist=["register"]).re
 COMMANDS.append(__import__("lbd.commands.bundle_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.run_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.demo_cmd", fromlist=["register"]).register)
+COMMANDS.append(__import__("lbd.commands.status_cmd", fromlist=["register"]).register)
