@@ -11,6 +11,7 @@ from typing import Any
 from lbd.allocator.inputs import is_ours
 from lbd.commands.plan_cmd import add_common_arguments, load, make_plan
 from lbd.config.model import Service
+from lbd.control.client import DEFAULT_SOCKET, ControlError, query
 from lbd.reconcile.plan import Plan
 from lbd.reconcile.types import L2Decision
 
@@ -23,9 +24,14 @@ _ALLOCATION_WHY = {
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    parser = sub.add_parser("explain", help="explain one service's allocation and announcements, offline")
+    parser = sub.add_parser(
+        "explain", help="explain one service's allocation and announcements (files, or the running daemon)"
+    )
     parser.add_argument("service", metavar="NAMESPACE/NAME")
-    add_common_arguments(parser)
+    add_common_arguments(parser, config_required=False)
+    parser.add_argument(
+        "--socket", default=DEFAULT_SOCKET, help="without --config, ask the daemon on this control socket"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
@@ -133,12 +139,18 @@ def run(args: argparse.Namespace) -> int:
     if "/" not in args.service:
         print("error: the service must be given as NAMESPACE/NAME", file=sys.stderr)
         return 2
-    result = load(args)
-    if result is None:
-        return 1
-    planned = make_plan(args, result)
-    service = result.world.services.get(args.service)
-    doc = explain(planned, args.service, service)
+    if args.config is None:
+        try:
+            doc = query("explain", {"service": args.service}, args.socket)
+        except ControlError as exc:
+            print(f"lbd explain: {exc}", file=sys.stderr)
+            return 1
+    else:
+        result = load(args)
+        if result is None:
+            return 1
+        planned = make_plan(args, result)
+        doc = explain(planned, args.service, result.world.services.get(args.service))
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")

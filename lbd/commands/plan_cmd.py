@@ -21,13 +21,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=run)
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser, config_required: bool = True) -> None:
     parser.add_argument(
         "--config",
         "-c",
         nargs="+",
         action="extend",
-        required=True,
+        required=config_required,
         metavar="PATH",
         help="YAML/JSON files or directories: MetalLB objects, NodeConfig, Services, EndpointSlices, Nodes",
     )
