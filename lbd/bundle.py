@@ -183,6 +183,8 @@ def collect(options: BundleOptions, *, ask: Query | None = None, runner: Runner 
     summary = views.get("summary")
     if options.metrics_url is not None:
         _collect_metrics(bundle, options.metrics_url, "--metrics", options.timeout)
+    elif isinstance(summary, Mapping) and summary.get("metrics") == "off":
+        bundle.problems.append("metrics: the daemon serves none (lbd run --metrics off)")
     elif views:
         _collect_metrics(bundle, *metrics_url(views), timeout=options.timeout)
     else:

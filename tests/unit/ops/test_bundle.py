@@ -25,7 +25,7 @@ from lbd.bundle import (
     write,
 )
 from lbd.cli import main
-from lbd.control import ControlServer
+from lbd.control import ControlError, ControlServer
 from lbd.control.server import ViewError
 from lbd.metrics import Metrics
 from lbd.metrics_http import start_metrics_server
@@ -272,3 +272,16 @@ def test_metrics_address_from_the_running_nodes_config_files(tmp_path: Path) -> 
         "http://127.0.0.1:7472/metrics",
         "default address",
     )
+
+
+def test_metrics_off_is_reported_not_scraped(tmp_path: Path) -> None:
+    def ask(view: str, args: Mapping[str, Any] | None) -> Any:
+        if view == "":
+            raise ControlError("unknown view ''; known: summary")
+        return {"node": "node-a", "metrics": "off"}
+
+    bundle = collect(
+        BundleOptions(socket=tmp_path / "x.sock", log_file=tmp_path / "none"), ask=ask, runner=fake_ip
+    )
+    assert "metrics.txt" not in bundle.members
+    assert "metrics: the daemon serves none (lbd run --metrics off)" in bundle.problems
