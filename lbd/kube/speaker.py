@@ -138,10 +138,14 @@ class SpeakerRole:
                 await task
 
     async def close(self) -> None:
-        """Stop, then close every announcer (their announcements end: BGP Cease, no more L2 answers)."""
+        """Stop, then close every announcer in reverse order (their announcements end: BGP Cease, no
+        more L2 answers); one failing to close does not keep the others announcing."""
         await self.stop()
-        for announcer in self.announcers:
-            await announcer.close()
+        for announcer in reversed(self.announcers):
+            try:
+                await announcer.close()
+            except Exception:
+                log.exception("announcer failed to close", announcer=announcer.name)
 
     async def _run(self) -> None:
         while True:
