@@ -20,3 +20,4 @@ COMMANDS.append(__import__("lbd.commands.bundle_cmd", fromlist=["register"]).reg
 COMMANDS.append(__import__("lbd.commands.run_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.demo_cmd", fromlist=["register"]).register)
 COMMANDS.append(__import__("lbd.commands.status_cmd", fromlist=["register"]).register)
+COMMANDS.append(__import__("lbd.commands.kube_cmd", fromlist=["register"]).register)
