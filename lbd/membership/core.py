@@ -11,7 +11,7 @@ for an immediate answer. The member is dead after `failure_timeout` of silence o
 Authentication and replay protection
 ------------------------------------
 Every datagram carries an HMAC-SHA256 tag over a shared key (`lbd.membership.codec`), names its sender
-and receiver, and is accepted only from the sender's configured address. Each sender numbers its
+and receiver, and is accepted only from the sender's configured address and port. Each sender numbers its
 datagrams with (incarnation, sequence): the incarnation is the wall clock in microseconds when the node
 started, the sequence the microseconds since then, so the pair grows strictly across restarts. A
 receiver drops any datagram whose pair is not greater than the greatest it heard from that sender: a
@@ -171,11 +171,11 @@ class Membership:
         self._seq = 0
         self._members = [_Member(p) for p in peers]
         self._by_id = {m.id: m for m in self._members}
-        self._by_address = {_normal(m.address): m for m in self._members}
+        self._by_address = {(_normal(m.address), m.port): m for m in self._members}
         if len(self._by_id) != len(self._members) or self._id in self._by_id:
             raise ValueError("member names must be unique and differ from this node's")
         if len(self._by_address) != len(self._members):
-            raise ValueError("each member needs its own address")
+            raise ValueError("each member needs its own address and port")
         self._next_heartbeat = now
         self._relay_offset = 0
         self._stopped = False
@@ -186,12 +186,12 @@ class Membership:
     # --- inputs ----------------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
-        """Handle one datagram from `addr`. Anything not from a member, damaged or replayed is counted
-        in `drops` and otherwise ignored."""
+        """Handle one datagram from `addr`. Anything not from a member's configured address and port,
+        damaged or replayed is counted in `drops` and otherwise ignored."""
         if self._stopped:
             return
         host = _parse_host(addr[0])
-        member = self._by_address.get(host) if host is not None else None
+        member = self._by_address.get((host, addr[1])) if host is not None else None
         if member is None:
             self.drops[Drop.UNKNOWN_SOURCE] += 1
             return

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 import pytest
 
-from lbd.membership import MemberDown, MemberLeft, MemberState, MemberSuspect, MemberUp, Timers
+from lbd.config import MemberPeer
+from lbd.membership import MemberDown, MemberLeft, Membership, MemberState, MemberSuspect, MemberUp, Timers
 from tests.unit.membership.sim import Cluster
 
 NAMES = ["a", "b", "c"]
@@ -204,3 +207,17 @@ def test_round_trip_time_is_measured() -> None:
     assert b.rtt == pytest.approx(0.0004, abs=0.00001)
     assert b.state is MemberState.ALIVE
     assert b.counters.received > 0 and b.counters.sent > 0
+
+
+def test_constructor_refuses_what_config_validation_rules_out() -> None:
+    b = MemberPeer("b", IPv4Address("192.0.2.2"))
+    with pytest.raises(ValueError, match="16 bytes"):
+        Membership("a", [b], b"short", T, 0.0, incarnation=1)
+    with pytest.raises(ValueError, match="unique"):
+        Membership("a", [b, MemberPeer("b", IPv4Address("192.0.2.3"))], b"k" * 16, T, 0.0, incarnation=1)
+    with pytest.raises(ValueError, match="unique"):
+        Membership("a", [MemberPeer("a", IPv4Address("192.0.2.3"))], b"k" * 16, T, 0.0, incarnation=1)
+    with pytest.raises(ValueError, match="address and port"):
+        Membership("a", [b, MemberPeer("c", IPv4Address("192.0.2.2"))], b"k" * 16, T, 0.0, incarnation=1)
+    with pytest.raises(ValueError, match="incarnation"):
+        Membership("a", [b], b"k" * 16, T, 0.0, incarnation=0)

@@ -50,7 +50,9 @@ def test_unknown_source_is_dropped_before_any_crypto() -> None:
     a = cluster.engine("a")
     a.datagram_received(heartbeat_from_c_to_a(cluster), ("203.0.113.9", 7946), cluster.now)
     a.datagram_received(b"x", ("not an address", 1), cluster.now)
-    assert a.drops[Drop.UNKNOWN_SOURCE] == 2
+    # The right address but another port: not the member's socket.
+    cluster.inject("c", "a", heartbeat_from_c_to_a(cluster), port=7947)
+    assert a.drops[Drop.UNKNOWN_SOURCE] == 3
 
 
 def test_a_member_cannot_speak_for_another_or_to_another() -> None:

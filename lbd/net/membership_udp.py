@@ -1,0 +1,359 @@
+"""The membership engine on a UDP socket: feed it datagrams and timer ticks, send what it queues.
+
+One socket, one `loop.call_at` timer re-armed whenever the engine's next deadline moves, all times from
+the loop's monotonic clock. The daemon gets the live set (always including this node) through
+`on_change`, called after every change, and `live()`.
+
+Run alone to try a configuration (one JSON line per event on stdout, stops with a leave on SIGTERM):
+
+    python -m lbd.net.membership_udp --node node-a examples/standalone-three-node/
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from lbd.config import Membership as MembershipSettings
+from lbd.config import load_paths
+from lbd.control.server import View
+from lbd.membership import (
+    Drop,
+    Event,
+    MemberDown,
+    MemberLeft,
+    Membership,
+    MemberSuspect,
+    MemberUp,
+    Timers,
+)
+from lbd.metrics import Metrics, Sample
+
+log = structlog.get_logger("lbd.membership")
+
+# DSCP CS6 (network control): heartbeats should not wait behind bulk traffic in a congested queue.
+TOS_CS6 = 0xC0
+_RECV_BUFFER = 1 << 20
+
+
+class MembershipService:
+    """Membership among the speakers of `settings.peers`; see docs/membership.md."""
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        settings: MembershipSettings,
+        metrics: Metrics | None,
+        on_change: Callable[[frozenset[str]], None],
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self._node = node
+        self._settings = settings
+        self._metrics = metrics
+        self._on_change = on_change
+        self._on_event = on_event
+        self._timers = Timers(settings.heartbeat_interval, settings.failure_timeout)
+        self._core: Membership | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._mapped = False
+        self._live = frozenset({node})
+        self._settled: asyncio.Event | None = None
+        if metrics is not None:
+            metrics.add_provider(self._samples)
+
+    async def start(self) -> None:
+        """Bind, greet every peer, and return once every peer answered or the settle time passed (so the
+        first election does not take over the addresses of members not heard yet)."""
+        loop = asyncio.get_running_loop()
+        peers = self._settings.peers
+        key = load_key(self._settings) if peers else os.urandom(32)
+        if peers:
+            sock = _bind(self._settings.bind_address, self._settings.bind_port, peers_v6=_any_v6(peers))
+            self._mapped = sock.family == socket.AF_INET6
+            self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        # Wall clock in microseconds: grows across restarts, so peers see a new incarnation.
+        self._core = Membership(
+            self._node, peers, key, self._timers, loop.time(), incarnation=time.time_ns() // 1000
+        )
+        self._settled = asyncio.Event()
+        log.info(
+            "membership started",
+            node=self._node,
+            incarnation=self._core.incarnation,
+            peers=[p.name for p in peers],
+            bind=f"{self._settings.bind_address}:{self._settings.bind_port}",
+        )
+        self._pump()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), self._timers.settle_time + 1.0)
+
+    async def stop(self) -> None:
+        """Tell every peer we leave (they drop us at once rather than after the failure timeout)."""
+        core = self._core
+        if core is None:
+            return
+        core.leave(asyncio.get_running_loop().time())
+        self._send(core)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        log.info("membership stopped", node=self._node)
+
+    def live(self) -> frozenset[str]:
+        return self._live
+
+    def views(self) -> Mapping[str, View]:
+        return {"members": self._view}
+
+    # --- event loop side -------------------------------------------------------------------------
+
+    def _datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        core = self._core
+        if core is None:
+            return
+        core.datagram_received(data, (str(addr[0]), int(addr[1])), asyncio.get_running_loop().time())
+        self._pump()
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._deadline = None
+        if self._core is not None:
+            self._core.handle_timer(asyncio.get_running_loop().time())
+            self._pump()
+
+    def _pump(self) -> None:
+        core = self._core
+        if core is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._send(core)
+        while (event := core.next_event()) is not None:
+            self._report(event)
+        live = core.live()
+        if live != self._live:
+            self._live = live
+            log.info("membership live set", live=sorted(live))
+            try:
+                self._on_change(live)
+            except Exception:
+                # The daemon's bug must not stop the heartbeats that keep the cluster's view right.
+                log.exception("membership on_change failed")
+        if self._settled is not None and not self._settled.is_set() and core.settled(loop.time()):
+            self._settled.set()
+        deadline = core.get_timer()
+        if deadline != self._deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._fire) if deadline is not None else None
+            self._deadline = deadline
+
+    def _send(self, core: Membership) -> None:
+        transport = self._transport
+        for data, (host, port) in core.datagrams_to_send():
+            if transport is None:
+                continue
+            target = f"::ffff:{host}" if self._mapped and ":" not in host else host
+            try:
+                transport.sendto(data, (target, port))
+            except OSError as exc:
+                log.debug("membership send failed", peer=host, error=str(exc))
+
+    def _report(self, event: Event) -> None:
+        if isinstance(event, MemberUp):
+            log.info(
+                "membership member up",
+                member=event.name,
+                incarnation=event.incarnation,
+                previous=event.previous.value,
+            )
+        elif isinstance(event, MemberSuspect):
+            log.info("membership member suspect", member=event.name, silent=round(event.silent, 4))
+        elif isinstance(event, MemberDown):
+            log.warning("membership member down", member=event.name, silent=round(event.silent, 4))
+        else:
+            log.info("membership member left", member=event.name)
+        if self._on_event is not None:
+            self._on_event(event)
+
+    # --- status and metrics ----------------------------------------------------------------------
+
+    def _view(self, _args: Mapping[str, Any]) -> dict[str, Any]:
+        core = self._core
+        if core is None:
+            return {"node": self._node, "members": [], "dropped": {}}
+        now = asyncio.get_running_loop().time()
+        return {
+            "node": self._node,
+            "incarnation": core.incarnation,
+            "heartbeatInterval": self._timers.interval,
+            "failureTimeout": self._timers.failure_timeout,
+            "members": [
+                {
+                    "name": m.name,
+                    "address": m.address,
+                    "port": m.port,
+                    "state": m.state.value,
+                    "incarnation": m.incarnation,
+                    "lastHeard": _ms(m.silent),
+                    "lastHeardDirect": _ms(m.silent_direct),
+                    "rttMs": _ms(m.rtt),
+                    "received": m.counters.received,
+                    "sent": m.counters.sent,
+                    "probes": m.counters.probes_sent,
+                    "answers": m.counters.answers_sent,
+                    "replays": m.counters.replays,
+                    "badMac": m.counters.bad_mac,
+                    "suspicions": m.counters.suspicions,
+                    "downs": m.counters.downs,
+                }
+                for m in core.members(now)
+            ],
+            "dropped": {drop.value: n for drop, n in core.drops.items()},
+        }
+
+    def _samples(self) -> Iterable[Sample]:
+        core = self._core
+        if core is None:
+            return
+        now = asyncio.get_running_loop().time()
+        for m in core.members(now):
+            labels = {"member": m.name}
+            yield Sample("lbd_membership_member_up", labels, 1.0 if m.state.live else 0.0)
+            yield Sample("lbd_membership_member_down_events_total", labels, float(m.counters.downs))
+        for drop in Drop:
+            yield Sample("lbd_membership_datagrams_dropped_total", {"reason": drop.value}, core.drops[drop])
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, service: MembershipService) -> None:
+        self._service = service
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._service._datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a stopped peer: expected while it is down.
+        log.debug("membership socket error", error=str(exc))
+
+
+def load_key(settings: MembershipSettings) -> bytes:
+    """The shared key: inline, or the file's bytes without a trailing line break."""
+    if settings.key is not None:
+        key = settings.key.encode()
+    elif settings.key_file is not None:
+        key = Path(settings.key_file).read_bytes().removesuffix(b"\n").removesuffix(b"\r")
+    else:
+        raise ValueError("membership peers need a shared key (key or keyFile)")
+    if len(key) < 16:
+        raise ValueError("the membership key must be at least 16 bytes")
+    return key
+
+
+def _any_v6(peers: Iterable[Any]) -> bool:
+    return any(isinstance(p.address, IPv6Address) and p.address.ipv4_mapped is None for p in peers)
+
+
+def _bind(address: IPv4Address | IPv6Address, port: int, *, peers_v6: bool) -> socket.socket:
+    """IPv4 socket for an IPv4 address; a dual-stack IPv6 socket for an IPv6 address or for the
+    unspecified address when some peer is IPv6 (IPv4 peers then appear as ::ffff:a.b.c.d)."""
+    dual = address.is_unspecified and (peers_v6 or address.version == 6)
+    family = socket.AF_INET6 if address.version == 6 or dual else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, TOS_CS6)
+            if dual:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_CS6)
+            sock.bind(("::" if dual else str(address), port))
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_CS6)
+            sock.bind((str(address), port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+# --- standalone runner -----------------------------------------------------------------------------
+
+
+def _print(record: Mapping[str, Any]) -> None:
+    # The monotonic clock is shared by all namespaces, so a test can compare with its own kill time.
+    sys.stdout.write(json.dumps({"t": time.monotonic(), **record}) + "\n")
+    sys.stdout.flush()
+
+
+def _event_record(event: Event) -> dict[str, Any]:
+    kind = {MemberUp: "up", MemberSuspect: "suspect", MemberDown: "down", MemberLeft: "left"}[type(event)]
+    record: dict[str, Any] = {"event": kind, "member": event.name}
+    if isinstance(event, MemberUp):
+        record["incarnation"] = event.incarnation
+        record["previous"] = event.previous.value
+    return record
+
+
+async def _run(node: str, settings: MembershipSettings) -> None:
+    service = MembershipService(
+        node=node,
+        settings=settings,
+        metrics=None,
+        on_change=lambda live: _print({"event": "live", "live": sorted(live)}),
+        on_event=lambda event: _print(_event_record(event)),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    _print({"event": "started", "live": sorted(service.live())})
+    await stop.wait()
+    await service.stop()
+    _print({"event": "stopped"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run lbd's membership layer alone (JSON lines out).")
+    parser.add_argument("--node", required=True, help="this node's name (its NodeConfig's nodeName)")
+    parser.add_argument("paths", nargs="+", help="configuration files or directories")
+    args = parser.parse_args(argv)
+    result = load_paths(args.paths)
+    if result.config is None:
+        for error in result.errors:
+            print(error, file=sys.stderr)
+        return 2
+    node_config = result.config.node_config(args.node)
+    if node_config is None:
+        print(f"no NodeConfig for node {args.node!r}", file=sys.stderr)
+        return 2
+    asyncio.run(_run(args.node, node_config.membership))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
