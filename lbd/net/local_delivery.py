@@ -229,7 +229,19 @@ class LocalDeliveryAnnouncer:
         ifname = self._settings.dummy_interface
         if self._index is None:
             for name, value in SYSCTLS.items():
-                self._sysctl(name, value)
+                try:
+                    self._sysctl(name, value)
+                except OSError as exc:
+                    # e.g. systemd's ProtectKernelTunables: without these every node would answer
+                    # ARP for the VIPs, which is worse than not delivering them. Retried next time.
+                    log.error(
+                        "localDeliverySysctl",
+                        sysctl=name.replace("/", "."),
+                        wanted=value,
+                        error=str(exc),
+                        remedy="set it in /etc/sysctl.d (docs/standalone.md); no VIP is added until then",
+                    )
+                    return None
         found = await self._links.find(ifname)
         if found is not None and found[1] not in OWNED_KINDS:
             if not self._warned:

@@ -7,6 +7,7 @@ import ipaddress
 from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
+from structlog.testing import capture_logs
 
 from lbd.config import Config, IPAddress
 from lbd.daemon.core import DaemonCore
@@ -140,3 +141,17 @@ async def test_kernel_without_dummy_gets_ifb() -> None:
     announcer = LocalDeliveryAnnouncer(NODE, links, lambda _n, _v: None)
     await announcer.apply(*state(node_config(), pool(), l2(), service("a")))
     assert links.links["lbd0"][1] == "ifb"
+
+
+async def test_no_address_without_the_arp_sysctls() -> None:
+    links = FakeLinks()
+
+    def read_only(name: str, value: str) -> None:
+        raise OSError(30, "Read-only file system")
+
+    announcer = LocalDeliveryAnnouncer(NODE, links, read_only)
+    with capture_logs() as logs:
+        await announcer.apply(*state(node_config(), pool(), l2(), service("a")))
+    assert links.links == {}
+    assert [e["event"] for e in logs] == ["localDeliverySysctl"]
+    assert logs[0]["sysctl"] == "net.ipv4.conf.all.arp_ignore"
