@@ -20,6 +20,7 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from typing import Literal
 
 from bfd import Profile
 from lbd.config import BFDProfile, BGPPeer, Config
@@ -40,7 +41,7 @@ class PeerSettings:
     port: int
     my_asn: int
     peer_asn: int
-    dynamic_asn: str | None
+    dynamic_asn: Literal["internal", "external"] | None
     ibgp: bool
     router_id: IPv4Address
     hold_time: float | None
