@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from lbd.commands.status_cmd import view_names
+from lbd.bundle import view_names
 from lbd.config import load_paths
 from lbd.config.model import BGPPeer, Config
-from lbd.control.client import ControlError
+from lbd.control.client import ControlError, query
 from lbd.demo import checks
 from lbd.demo.checks import Check, Expected
 from lbd.demo.frr import DAEMONS, FRR_SBIN, Frr, router_config
@@ -197,7 +197,7 @@ def _show_status(options: DemoOptions, socket_path: Path, say: Say) -> list[Chec
     """Print `lbd status` and the views a MetalLB user gets from vtysh, as a user would type them.
     The summary must answer; a view this daemon does not serve is named, not failed."""
     try:
-        served = set(view_names(str(socket_path)))
+        served = set(view_names(lambda view, args: query(view, args, socket_path)))
     except ControlError as exc:
         return [Check(False, f"lbd status: {exc}")]
     results = []
