@@ -2,9 +2,10 @@
 
 Eligibility follows MetalLB's speaker (`internal/layer2/announcer.go` updateInterfaces): an interface
 answers only when it is up, not enslaved to a bond, bridge or VRF (the master answers instead), not
-NOARP, and has an Ethernet address; ARP additionally needs a broadcast-capable link, NDP an IPv6
-link-local address to send from. We also need carrier (IFF_LOWER_UP): a link without carrier drops what
-we send, and its coming back is when the segment must hear from us again.
+NOARP, and has an Ethernet address; ARP additionally needs a broadcast-capable link, NDP a usable IPv6
+link-local address (IPv6 is enabled on the link and its DAD is done). We also need carrier
+(IFF_LOWER_UP): a link without carrier drops what we send, and its coming back is when the segment
+must hear from us again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Interface:
     enslaved: bool
     """IFLA_MASTER is set: a bond, bridge or VRF port."""
     link_local: IPv6Address | None = None
-    """An IPv6 link-local address usable as NA source (not tentative)."""
+    """A usable (not tentative) IPv6 link-local address: IPv6 works on this link."""
 
     def ineligible(self) -> str | None:
         """Why neither ARP nor NDP may answer here, or None."""

@@ -245,12 +245,11 @@ class Responder:
                 self._transmits.append(Transmit(interface.name, frame))
                 counters.gratuitous += 1
             return
-        assert interface.link_local is not None  # guaranteed by Interface.ndp
         # RFC 4861 §7.2.6: unsolicited NA to all-nodes, Solicited clear, Override set (we take the
-        # address over), with the target link-layer option.
+        # address over), with the target link-layer option. Source: see `_receive_ndp`.
         advert = ndp.NdpPacket(
             ndp.Kind.ADVERTISEMENT,
-            interface.link_local,
+            address,
             ndp.ALL_NODES,
             ndp.HOP_LIMIT,
             address,
@@ -296,7 +295,6 @@ class Responder:
         counters = self.counters[packet.target]
         counters.requests += 1
         interface = answer.interface
-        assert interface.link_local is not None  # guaranteed by Interface.ndp
         if packet.source == ndp.UNSPECIFIED:
             # RFC 4861 §7.2.4: answering DAD, Solicited clear, to all-nodes; the solicitor learns the
             # address is taken.
@@ -306,9 +304,12 @@ class Responder:
             # option, or (unicast NUD may omit it, RFC 4861 §4.3) the frame's Ethernet source.
             destination, solicited = packet.source, True
             destination_mac = packet.link_layer or HEADER.unpack_from(frame)[1]
+        # RFC 4861 §4.4: the source is "an address assigned to the interface"; we use the VIP itself,
+        # as Linux does for its own addresses (ndisc_send_na). A link-local source is valid too, but
+        # tools such as ndisc6 discard an answer for a global target that comes from a link-local.
         advert = ndp.NdpPacket(
             ndp.Kind.ADVERTISEMENT,
-            interface.link_local,
+            packet.target,
             destination,
             ndp.HOP_LIMIT,
             packet.target,

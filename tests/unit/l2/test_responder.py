@@ -167,7 +167,7 @@ def test_ipv6_answers_multicast_and_unicast_nud() -> None:
         assert out.frame[:6] == CLIENT_MAC
         assert ndp.decode_frame(out.frame) == ndp.NdpPacket(
             ndp.Kind.ADVERTISEMENT,
-            IPv6Address("fe80::1"),
+            VIP6,
             CLIENT6,
             255,
             VIP6,
@@ -212,7 +212,7 @@ def test_ipv6_takeover_sends_unsolicited_na_with_override() -> None:
     [out] = r.transmits()
     assert out.frame[:6] == bytes.fromhex("333300000001")
     assert ndp.decode_frame(out.frame) == ndp.NdpPacket(
-        ndp.Kind.ADVERTISEMENT, IPv6Address("fe80::1"), ndp.ALL_NODES, 255, VIP6, MAC0, override=True
+        ndp.Kind.ADVERTISEMENT, VIP6, ndp.ALL_NODES, 255, VIP6, MAC0, override=True
     )
 
 

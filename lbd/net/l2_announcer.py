@@ -1,0 +1,248 @@
+"""The L2 announcer: the daemon's desired L2 state made real with ARP/NDP answers on the node's links.
+
+It joins three things on the daemon's event loop: the sans-I/O `l2.Responder` (what to answer and when
+to send gratuitous packets), a `LinkTracker` (which links exist and may answer) and one `PacketPort` per
+link that currently answers for a VIP, plus the solicited-node multicast memberships for IPv6 VIPs.
+
+`apply` is cheap and synchronous in effect: it replaces the owned VIPs and sends the first gratuitous
+round of every takeover before it returns, so the daemon, which calls `apply` again whenever membership
+or health changes the election, needs no separate takeover hook. Releasing a VIP stops its answers and
+its pending gratuitous rounds at once. Log events use MetalLB's names (createARPResponder,
+deleteARPResponder, createNDPResponder, deleteNDPResponder) plus gratuitousAnnounce and stopAnswering
+per VIP and interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from ipaddress import IPv4Address
+from typing import Any, Protocol
+
+import structlog
+
+from l2 import AnswerStarted, Interface, Owned, Responder, Transmit
+from l2.ethernet import format_mac
+from lbd.config import Config
+from lbd.control.server import View
+from lbd.metrics import Metrics, Sample
+from lbd.net.l2_packet import Memberships, PacketPort
+from lbd.net.links import LinkTracker
+from lbd.reconcile import DesiredState
+
+log = structlog.get_logger("lbd.l2")
+
+
+class Port(Protocol):
+    def send(self, frame: bytes) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class Links(Protocol):
+    async def start(self) -> tuple[Interface, ...]: ...
+
+    async def close(self) -> None: ...
+
+
+class Groups(Protocol):
+    def sync(self, wanted: frozenset[Any], log: Callable[..., object]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+PortFactory = Callable[[asyncio.AbstractEventLoop, str, Callable[[str, bytes], None]], Port]
+LinksFactory = Callable[[Callable[[tuple[Interface, ...]], None]], Links]
+
+
+class L2Announcer:
+    """`Announcer` and `StatusSource` (lbd.daemon.announcer) for layer 2 (view `l2`)."""
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        metrics: Metrics,
+        links: LinksFactory = LinkTracker,
+        port: PortFactory = PacketPort,
+        groups: Callable[[], Groups] = Memberships,
+    ) -> None:
+        self._node = node
+        self._responder = Responder()
+        self._links_factory = links
+        self._port_factory = port
+        self._groups_factory = groups
+        self._links: Links | None = None
+        self._groups: Groups | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ports: dict[str, Port] = {}
+        self._families: dict[str, frozenset[int]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self.send_failures = 0
+        metrics.add_provider(self._samples)
+
+    @property
+    def name(self) -> str:
+        return "l2"
+
+    @property
+    def responder(self) -> Responder:
+        return self._responder
+
+    async def apply(self, config: Config, desired: DesiredState) -> None:
+        loop = await self._started()
+        owned = [Owned(a.address, a.service, a.interfaces, a.all_interfaces) for a in desired.l2]
+        self._responder.set_owned(owned, loop.time())
+        self._pump()
+
+    async def close(self) -> None:
+        if self._loop is not None:
+            self._responder.set_owned((), self._loop.time())
+            self._pump()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for port in self._ports.values():
+            port.close()
+        self._ports.clear()
+        if self._groups is not None:
+            self._groups.close()
+            self._groups = None
+        if self._links is not None:
+            await self._links.close()
+            self._links = None
+
+    def views(self) -> Mapping[str, View]:
+        return {"l2": self._view}
+
+    # --- event loop side ---------------------------------------------------------------------------
+
+    async def _started(self) -> asyncio.AbstractEventLoop:
+        if self._loop is not None:
+            return self._loop
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._groups = self._groups_factory()
+        self._links = self._links_factory(self._on_interfaces)
+        interfaces = await self._links.start()
+        self._responder.set_interfaces(interfaces, loop.time())
+        return loop
+
+    def _on_interfaces(self, interfaces: tuple[Interface, ...]) -> None:
+        if self._loop is None:
+            return
+        self._responder.set_interfaces(interfaces, self._loop.time())
+        self._pump()
+
+    def _on_frame(self, interface: str, frame: bytes) -> None:
+        responder = self._responder
+        responder.receive(interface, frame, 0.0 if self._loop is None else self._loop.time())
+        for transmit in responder.transmits():
+            self._send(transmit)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._loop is not None:
+            self._responder.handle_timer(self._loop.time())
+            self._pump()
+
+    def _pump(self) -> None:
+        """After any input change: log events, open/close ports, send, fix memberships, re-arm."""
+        responder = self._responder
+        self._sync_ports()
+        for event in responder.events():
+            if isinstance(event, AnswerStarted):
+                log.info(
+                    "gratuitousAnnounce",
+                    ip=str(event.address),
+                    interface=event.interface,
+                    mac=format_mac(event.mac),
+                )
+            else:
+                log.info(
+                    "stopAnswering", ip=str(event.address), interface=event.interface, reason=event.reason
+                )
+        for transmit in responder.transmits():
+            self._send(transmit)
+        if self._groups is not None:
+            self._groups.sync(responder.groups(), log.warning)
+        self._arm()
+
+    def _sync_ports(self) -> None:
+        families: dict[str, set[int]] = {}
+        for answer in self._responder.answering():
+            families.setdefault(answer.interface, set()).add(answer.owned.address.version)
+        wanted = {name: frozenset(v) for name, v in families.items()}
+        for name in sorted(set(self._families) | set(wanted)):
+            before, after = self._families.get(name, frozenset()), wanted.get(name, frozenset())
+            for version, kind in ((4, "ARP"), (6, "NDP")):
+                if version in after and version not in before:
+                    log.info(
+                        f"create{kind}Responder",
+                        interface=name,
+                        msg=f"created {kind} responder for interface",
+                    )
+                elif version in before and version not in after:
+                    log.info(
+                        f"delete{kind}Responder",
+                        interface=name,
+                        msg=f"deleted {kind} responder for interface",
+                    )
+        self._families = wanted
+        for name in [n for n in self._ports if n not in wanted]:
+            self._ports.pop(name).close()
+        for name in wanted:
+            if name not in self._ports and self._loop is not None:
+                try:
+                    self._ports[name] = self._port_factory(self._loop, name, self._on_frame)
+                except OSError as exc:
+                    # The link vanished between the netlink event and now; its removal event follows.
+                    log.warning("packetSocketFailed", interface=name, error=exc.strerror)
+
+    def _send(self, transmit: Transmit) -> None:
+        port = self._ports.get(transmit.interface)
+        if port is None or not port.send(transmit.frame):
+            self.send_failures += 1
+
+    def _arm(self) -> None:
+        due = self._responder.get_timer()
+        if self._timer is not None and (due is None or self._timer.when() != due):
+            self._timer.cancel()
+            self._timer = None
+        if due is not None and self._timer is None and self._loop is not None:
+            self._timer = self._loop.call_at(due, self._on_timer)
+
+    # --- status ------------------------------------------------------------------------------------
+
+    def _view(self, _args: Mapping[str, Any]) -> list[dict[str, Any]]:
+        answering: dict[str, list[tuple[str, str]]] = {}
+        for answer in self._responder.answering():
+            answering.setdefault(str(answer.owned.address), []).append(
+                (answer.interface, format_mac(answer.mac))
+            )
+        rows = []
+        for owned in sorted(self._responder.owned, key=lambda o: (o.address.version, int(o.address))):
+            ip = str(owned.address)
+            counters = self._responder.counters.get(owned.address)
+            rows.append(
+                {
+                    "ip": ip,
+                    "service": owned.service,
+                    "node": self._node,
+                    "protocol": "ARP" if isinstance(owned.address, IPv4Address) else "NDP",
+                    "selected": "all" if owned.all_interfaces else list(owned.interfaces),
+                    "interfaces": [name for name, _ in answering.get(ip, [])],
+                    "macs": [mac for _, mac in answering.get(ip, [])],
+                    "gratuitous_sent": counters.gratuitous if counters else 0,
+                    "requests_received": counters.requests if counters else 0,
+                    "responses_sent": counters.responses if counters else 0,
+                }
+            )
+        return rows
+
+    def _samples(self) -> Iterable[Sample]:
+        for address, counters in self._responder.counters.items():
+            labels = {"ip": str(address)}
+            yield Sample("metallb_layer2_requests_received", labels, counters.requests)
+            yield Sample("metallb_layer2_responses_sent", labels, counters.responses)
+            yield Sample("metallb_layer2_gratuitous_sent", labels, counters.gratuitous)
