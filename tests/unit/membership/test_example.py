@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lbd.config import load_paths
-from lbd.membership import Timers
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "standalone-three-node"
 
@@ -22,4 +23,4 @@ def test_three_node_example() -> None:
         # Each lists exactly the others, at the addresses they bind, with the same key and timers.
         assert {p.name: p.address for p in m.peers} == {n: a for n, a in addresses.items() if n != name}
         assert m.key == nodes["node-a"].membership.key
-        assert Timers(m.heartbeat_interval, m.failure_timeout) == Timers()
+        assert (m.heartbeat_interval, m.failure_timeout) == pytest.approx((0.05, 0.15))
