@@ -19,6 +19,7 @@ from lbd.config import Membership
 from lbd.daemon.announcer import Announcer
 from lbd.metrics import Metrics
 from lbd.net.bfd_manager import BFDManager
+from lbd.net.l2_announcer import L2Announcer
 from lbd.net.local_delivery import LocalDeliveryAnnouncer
 
 
@@ -49,6 +50,7 @@ def build_announcers(w: Wiring) -> list[Announcer]:
     if w.standalone:
         # Off under Kubernetes, where kube-proxy makes the nodes accept VIP traffic.
         announcers.append(LocalDeliveryAnnouncer(node=w.node))
+    announcers.append(L2Announcer(node=w.node, metrics=w.metrics))
     return announcers
 
 
