@@ -29,6 +29,9 @@ from lbd.kube.reflector import ReflectorSettings
 from lbd.kube.resources import (
     DEFAULT_NAMESPACE,
     DEFAULT_SPEAKER_SELECTOR,
+    ENDPOINT_SLICES,
+    NAMESPACES,
+    NODES,
     PODS,
     ResourceKind,
     WatchTarget,
@@ -75,7 +78,14 @@ class KubeOptions:
 
 
 def watch_targets(options: KubeOptions) -> tuple[WatchTarget, ...]:
-    targets = list(default_targets(options.namespace))
+    """What a process watches, no more than its roles read (the RBAC in deploy/ grants exactly this):
+    the controller needs no EndpointSlices or Nodes, the speaker no Namespaces."""
+    skip: set[ResourceKind] = set()
+    if not options.speaker:
+        skip |= {ENDPOINT_SLICES, NODES}
+    if not options.controller:
+        skip.add(NAMESPACES)
+    targets = [t for t in default_targets(options.namespace) if t.kind not in skip]
     if options.speaker and options.liveness == "pods":
         targets.append(speaker_pods_target(options.namespace, options.speaker_selector))
     if options.speaker and options.publish_status:
