@@ -83,6 +83,7 @@ class Daemon:
         services: Callable[[Wiring], list[BackgroundService]] = build_services,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
+        bfd: BFDManager | None = None,
     ) -> None:
         self.options = options
         self.core = DaemonCore(options.node, clock)
@@ -91,7 +92,7 @@ class Daemon:
         self.status.checks = self.monitor.checks
         self.status.health = self.monitor.states
         self.metrics = Metrics()
-        self.bfd = BFDManager()
+        self.bfd = bfd if bfd is not None else BFDManager()
         self.notifier = notifier if notifier is not None else Notifier()
         self.watcher = FileWatcher(options.paths, self.request_reload, options.poll_interval, options.settle)
         self.announcers: list[Announcer] = []

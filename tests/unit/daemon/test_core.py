@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
+from lbd.config import load_paths
 from lbd.daemon.core import DaemonCore, announced_addresses
 from lbd.daemon.health import CHECK, HealthState
 from tests.unit.daemon.helpers import NODE, l2, parsed, pool, service
@@ -99,3 +101,15 @@ def test_live_nodes_decide_the_owner() -> None:
     assert decision is not None and decision.l2 is not None
     assert set(decision.l2.candidates) == {NODE, "node-b"}
     assert (len(crowd.l2) == 1) == (decision.l2.owner == NODE)
+
+
+def test_standalone_example_is_accepted_with_its_health_check() -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "config" / "standalone"
+    core = DaemonCore("node-a", Clock())
+    assert core.offer(load_paths([example])) == ()
+    assert core.loaded is not None
+    (check,) = core.loaded.checks.values()
+    assert (check.service, check.kind, check.port, check.path) == ("default/api", "http", 8080, "/healthz")
+    desired = core.compute({"default/api": HealthState(True)})
+    assert desired is not None
+    assert {a.service for a in desired.l2} == {"default/web", "default/api"}

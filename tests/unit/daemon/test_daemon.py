@@ -21,6 +21,7 @@ from lbd.daemon.announcer import Announcer
 from lbd.daemon.daemon import Daemon, Options, StartupError
 from lbd.daemon.health import CHECK, FAILURES, INTERVAL
 from lbd.daemon.wiring import Wiring
+from lbd.net.bfd_manager import BFDManager
 from lbd.reconcile import DesiredState
 from lbd.sdnotify import Notifier
 from tests.unit.daemon.helpers import NODE, dump, l2, pool, service
@@ -101,6 +102,7 @@ async def running(
     text: str = GOOD,
     make: Callable[[list[str]], list[FakeAnnouncer]] | None = None,
     poll: float = 30.0,
+    bfd: BFDManager | None = None,
 ) -> AsyncIterator[Harness]:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "all.yaml").write_text(text)
@@ -123,7 +125,8 @@ async def running(
         poll_interval=poll,
         settle=0.05,
     )
-    daemon = Daemon(options, announcers=build, notifier=Notifier({"NOTIFY_SOCKET": notify_path}))
+    notifier = Notifier({"NOTIFY_SOCKET": notify_path})
+    daemon = Daemon(options, announcers=build, notifier=notifier, bfd=bfd)
     task = asyncio.create_task(daemon.run())
     harness = Harness(tmp_path, daemon, fakes, notify)
     try:
@@ -309,3 +312,44 @@ async def test_events_are_logged_with_metallb_names(tmp_path: Path) -> None:
     for name in ("configLoaded", "ipAllocated", "serviceAnnounced", "daemonReady", "serviceWithdrawn"):
         assert name in events
     assert events[-1] == "daemonStopped"
+
+
+class FakeBFD(BFDManager):
+    """Records start/stop instead of running the worker process (which would bind BFD ports here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.journal: list[str] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+        self.journal.append("bfd start")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def peer(bfd_profile: str | None) -> list[dict[str, Any]]:
+    spec: dict[str, Any] = {"myASN": 64500, "peerASN": 64501, "peerAddress": "192.0.2.1"}
+    docs: list[dict[str, Any]] = []
+    if bfd_profile:
+        spec["bfdProfile"] = bfd_profile
+        meta = {"name": bfd_profile, "namespace": "metallb-system"}
+        docs.append({"apiVersion": "metallb.io/v1beta1", "kind": "BFDProfile", "metadata": meta})
+    meta = {"name": "router", "namespace": "metallb-system"}
+    docs.append({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer", "metadata": meta, "spec": spec})
+    return docs
+
+
+async def test_bfd_starts_with_the_first_bfd_peer_and_stops_at_exit(tmp_path: Path) -> None:
+    bfd = FakeBFD()
+    async with running(tmp_path, dump(pool(), l2(), *peer(None)), bfd=bfd) as h:
+        assert bfd.calls == []
+        bfd.journal = h.fake.journal
+        h.write(dump(pool(), l2(), *peer("fast")))
+        h.daemon.request_reload()
+        await h.until(lambda: h.daemon.pushes >= 2)
+        # Started before the config that needs it reached the announcers.
+        assert h.fake.journal[2:] == ["bfd start", "apply first", "apply second"]
+    assert bfd.calls == ["start", "stop"]
