@@ -136,25 +136,26 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT or `request_stop`; 0 after a clean stop."""
-        if not self._accept(await self._load(), initial=True):
-            raise StartupError("the configuration is invalid; nothing started (errors logged above)")
         loop = asyncio.get_running_loop()
+        # At once: a SIGHUP's default action would kill a daemon that is still starting.
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
         try:
-            await self._start()
-            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-            loop.add_signal_handler(signal.SIGINT, self.request_stop)
-            await self._push()
-            self.notifier.ready(self._status_line())
-            log.info(
-                "daemonReady", node=self.options.node, socket=str(self.control.path if self.control else "")
-            )
-            self.ready.set()
-            await self._work()
+            if not self._accept(await self._load(), initial=True):
+                raise StartupError("the configuration is invalid; nothing started (errors logged above)")
+            try:
+                await self._start()
+                await self._push()
+                self.notifier.ready(self._status_line())
+                log.info("daemonReady", node=self.options.node, socket=self.status.socket)
+                self.ready.set()
+                await self._work()
+            finally:
+                await self._shutdown()
         finally:
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-            await self._shutdown()
         return 0
 
     async def _start(self) -> None:
