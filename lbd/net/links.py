@@ -151,6 +151,8 @@ def _apply_addr(links: dict[int, _Link], msg: Any) -> None:
     if link is None or text is None:
         return
     address = IPv6Address(text)
+    if not address.is_link_local:
+        return
     if msg.get("event") == "RTM_DELADDR":
         link.link_locals.pop(address, None)
     else:
