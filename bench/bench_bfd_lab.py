@@ -30,6 +30,7 @@ from tests.lab.requirements import require_lab, require_tools  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STATUS_PERIOD = 0.5
+LOG_LEVEL = "info"
 
 
 # --- lbd's side: runs inside lbd's namespace ---------------------------------------------------------
@@ -94,7 +95,7 @@ class LbdSide:
 
 def start_lbd(lab: Lab, ns: Netns, keys: list[dict[str, Any]], profile: dict[str, Any]) -> LbdSide:
     config = lab.artifacts / "lbd-bfd.json"
-    config.write_text(json.dumps({"keys": keys, "profile": profile, "log_level": "info"}))
+    config.write_text(json.dumps({"keys": keys, "profile": profile, "log_level": LOG_LEVEL}))
     status = lab.path("lbd-bfd-status.json")
     proc = lab.spawn(
         ns,
