@@ -118,6 +118,10 @@ class MembershipService:
             self._transport = None
         log.info("membership stopped", node=self._node)
 
+    async def close(self) -> None:
+        """The daemon's BackgroundService protocol (`lbd.daemon.wiring`): the same as `stop`."""
+        await self.stop()
+
     def live(self) -> frozenset[str]:
         return self._live
 
