@@ -21,6 +21,7 @@ from lbd.metrics import Metrics
 from lbd.net.bfd_manager import BFDManager
 from lbd.net.l2_announcer import L2Announcer
 from lbd.net.local_delivery import LocalDeliveryAnnouncer
+from lbd.net.membership_udp import MembershipService
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,4 +57,9 @@ def build_announcers(w: Wiring) -> list[Announcer]:
 
 def build_services(w: Wiring) -> list[BackgroundService]:
     services: list[BackgroundService] = []
+    services.append(
+        MembershipService(
+            node=w.node, settings=w.membership or Membership(), metrics=w.metrics, on_change=w.on_members
+        )
+    )
     return services
