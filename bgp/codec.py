@@ -33,7 +33,7 @@ from bgp.messages import (
     RouteRefresh,
     Update,
 )
-from bgp.prefixes import PrefixError, decode_prefixes, encode_prefixes
+from bgp.prefixes import PrefixError, decode_ipv4_prefixes, encode_prefixes
 
 # RFC 4271 §4.2, §4.3, §4.5; RFC 2918 §3: smallest legal total length of each message type.
 _MIN_LEN = {
@@ -183,14 +183,14 @@ def decode_update(body: bytes, ctx: CodecContext) -> UpdateResult:
     if 4 + wlen + alen > len(body):
         return reset("total path attribute length overruns the message")
     try:
-        withdrawn = decode_prefixes(body[2 : 2 + wlen], 1)
-        nlri = decode_prefixes(body[4 + wlen + alen :], 1)
+        withdrawn = decode_ipv4_prefixes(body[2 : 2 + wlen])
+        nlri = decode_ipv4_prefixes(body[4 + wlen + alen :])
     except PrefixError as exc:
         return reset(f"NLRI: {exc}", UpdateSubcode.INVALID_NETWORK_FIELD)
     result = decode_attributes(body[4 + wlen : 4 + wlen + alen], ctx.four_octet_as, ctx.families, ctx.ebgp)
     attrs: tuple[Attribute, ...] = result.attributes
     handling, error, problems = result.handling, result.error, result.problems
-    update = Update(tuple(withdrawn), attrs, tuple(nlri))  # type: ignore[arg-type]
+    update = Update(withdrawn, attrs, nlri)
     if handling is Handling.SESSION_RESET:
         return UpdateResult(update, handling, error, problems)
     has_mp_reach = any(isinstance(a, MpReach) for a in attrs)

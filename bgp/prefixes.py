@@ -39,3 +39,8 @@ def decode_prefixes(data: bytes, afi: int) -> tuple[Prefix, ...]:
         out.append(IPv4Network((addr, plen)) if width == 4 else IPv6Network((addr, plen)))
         pos += 1 + nbytes
     return tuple(out)
+
+
+def decode_ipv4_prefixes(data: bytes) -> tuple[IPv4Network, ...]:
+    """The classic IPv4 NLRI and Withdrawn Routes fields (RFC 4271 §4.3)."""
+    return tuple(p for p in decode_prefixes(data, 1) if isinstance(p, IPv4Network))

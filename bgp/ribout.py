@@ -11,18 +11,34 @@ from bgp.route import Route
 class AdjRibOut:
     """`desired` is the configuration's view; `sent` what the peer holds from us on the current session.
 
-    Every prefix whose desired route may differ from the sent one is in `dirty`; `take_changes` settles
-    exactly those, so one changed service among 10,000 costs one dictionary lookup, not a table scan.
+    Every prefix whose desired route may differ from the sent one is in `_dirty`; `take_changes` settles
+    exactly those, so one changed service among 10,000 costs a lookup, not a table scan. After a session
+    comes up (`session_down`) everything is due, which `take_changes` handles without per-prefix work.
     """
 
     def __init__(self) -> None:
         self.desired: dict[Prefix, Route] = {}
         self.sent: dict[Prefix, Route] = {}
         self._dirty: set[Prefix] = set()
+        self._full = False
+        # The last table given to `replace`, in order: a caller passing the same Route objects again
+        # (with a few replaced) is diffed by identity, without hashing every prefix.
+        self._last: list[Route] = []
 
     def replace(self, routes: Iterable[Route]) -> None:
-        """Make `routes` the whole desired table; only entries that differ become dirty."""
-        new = {r.prefix: r for r in routes}
+        """Make `routes` (one per prefix) the whole desired table; only entries that differ become dirty."""
+        table = list(routes)
+        last = self._last
+        if len(table) == len(last):
+            moved = [i for i, (new, old) in enumerate(zip(table, last, strict=True)) if new is not old]
+            if all(table[i].prefix == last[i].prefix for i in moved):
+                for i in moved:
+                    if table[i] != last[i]:
+                        self.desired[table[i].prefix] = table[i]
+                        self._dirty.add(table[i].prefix)
+                self._last = table
+                return
+        new = {r.prefix: r for r in table}
         old = self.desired
         added = 0
         for prefix, route in new.items():
@@ -36,9 +52,11 @@ class AdjRibOut:
             # Some old prefixes are gone; only then is the key-set difference worth computing.
             self._dirty.update(old.keys() - new.keys())
         self.desired = new
+        self._last = table if len(new) == len(table) else []
 
     def change(self, announce: Iterable[Route] = (), withdraw: Iterable[Prefix] = ()) -> None:
         """Incremental edit of the desired table."""
+        self._last = []
         for route in announce:
             if self.desired.get(route.prefix) != route:
                 self.desired[route.prefix] = route
@@ -49,15 +67,20 @@ class AdjRibOut:
 
     def session_down(self) -> None:
         """The peer forgot everything we sent: everything desired must be sent again."""
-        self.sent.clear()
-        self._dirty = set(self.desired)
+        self.sent = {}
+        self._dirty = set()
+        self._full = True
 
     def pending(self) -> bool:
-        return bool(self._dirty)
+        return self._full or bool(self._dirty)
 
     def take_changes(self) -> tuple[list[Route], list[Prefix]]:
         """Routes to announce and prefixes to withdraw so the peer matches `desired`; the caller sends
         them (or reports them unsendable) and records the outcome with `mark_sent`/`mark_withdrawn`."""
+        if self._full:
+            self._full = False
+            self._dirty = set()
+            return list(self.desired.values()), []
         announce: list[Route] = []
         withdraw: list[Prefix] = []
         for prefix in self._dirty:
@@ -71,7 +94,11 @@ class AdjRibOut:
         self._dirty = set()
         return announce, withdraw
 
-    def mark_sent(self, routes: Iterable[Route]) -> None:
+    def mark_sent(self, routes: list[Route]) -> None:
+        if not self.sent and len(routes) == len(self.desired):
+            # The whole table went out after a session came up: copy without re-hashing each prefix.
+            self.sent = dict(self.desired)
+            return
         for r in routes:
             self.sent[r.prefix] = r
 

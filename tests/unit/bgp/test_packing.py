@@ -1,0 +1,118 @@
+"""UPDATE packing (fewest messages within 4096 octets), bulk withdrawals, End-of-RIB and Adj-RIB-Out diffs."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from bgp import CodecContext, MessageReader, Route, end_of_rib, pack_updates, pack_withdrawals
+from bgp.attributes import Communities, LargeCommunities, MpReach, MpUnreach
+from bgp.codec import UpdateResult
+from bgp.packing import PathPolicy
+from bgp.ribout import AdjRibOut
+
+CTX = CodecContext()
+EBGP = PathPolicy(64512, True, IPv4Address("192.0.2.1"), (IPv6Address("2001:db8::1"), IPv6Address("fe80::1")))
+
+
+def decode_msgs(msgs: list[bytes]) -> list[UpdateResult]:
+    reader = MessageReader(CTX)
+    out = [m for data in msgs for m in reader.feed(data)]
+    assert all(isinstance(m, UpdateResult) and not m.problems for m in out)
+    return out  # type: ignore[return-value]
+
+
+def v4(n: int) -> list[IPv4Network]:
+    base = int(IPv4Address("198.18.0.0"))
+    return [IPv4Network((base + i, 32)) for i in range(n)]
+
+
+def test_many_prefixes_with_shared_attributes_fill_each_update() -> None:
+    routes = [Route(p, communities=(0xFDE80064,)) for p in v4(10_000)]
+    msgs = pack_updates(routes, CTX, EBGP)
+    assert all(len(m) <= 4096 for m in msgs)
+    # Every message but the last is full: no room left for another 5-octet /32.
+    assert all(len(m) > 4096 - 5 for m in msgs[:-1])
+    got = decode_msgs(msgs)
+    assert [p for r in got for p in r.update.nlri] == [r.prefix for r in routes]
+    assert len({r.update.attributes for r in got}) == 1
+
+
+def test_routes_with_different_attributes_go_in_different_updates() -> None:
+    p = v4(4)
+    routes = [
+        Route(p[0], communities=(1,)),
+        Route(p[1], communities=(2,)),
+        Route(p[2], communities=(1,)),
+        Route(p[3], large_communities=((64512, 1, 1),)),
+    ]
+    got = decode_msgs(pack_updates(routes, CTX, EBGP))
+    by_attr = {(r.update.attribute(8), r.update.attribute(32)): r.update.nlri for r in got}
+    assert by_attr == {
+        (Communities((1,)), None): (p[0], p[2]),
+        (Communities((2,)), None): (p[1],),
+        (None, LargeCommunities(((64512, 1, 1),))): (p[3],),
+    }
+
+
+def test_ipv6_prefixes_in_mp_reach_with_global_and_link_local_next_hops() -> None:
+    base = int(IPv6Address("2001:db8::"))
+    prefixes = [IPv6Network((base + (i << 64), 64)) for i in range(2_000)]
+    msgs = pack_updates([Route(p) for p in prefixes], CTX, EBGP)
+    assert all(len(m) <= 4096 for m in msgs)
+    assert all(len(m) > 4096 - 9 for m in msgs[:-1])
+    got = decode_msgs(msgs)
+    reach = [r.update.attribute(14) for r in got]
+    assert all(isinstance(m, MpReach) and m.next_hops == EBGP.next_hops_v6 for m in reach)
+    assert [p for m in reach for p in m.nlri] == prefixes  # type: ignore[union-attr]
+
+
+def test_bulk_withdrawals_of_both_families() -> None:
+    base6 = int(IPv6Address("2001:db8::"))
+    v6 = [IPv6Network((base6 + i, 128)) for i in range(1_000)]
+    msgs = pack_withdrawals([*v4(3_000), *v6])
+    assert all(len(m) <= 4096 for m in msgs)
+    got = decode_msgs(msgs)
+    assert [p for r in got for p in r.update.withdrawn] == v4(3_000)
+    unreach = [r.update.attribute(15) for r in got if r.update.attribute(15)]
+    assert [p for u in unreach for p in u.withdrawn] == v6  # type: ignore[union-attr]
+    assert len(msgs) == 4 + 5  # 15,000 / 4,073 octets of IPv4; 17,000 / 4,066 of IPv6
+
+
+def test_end_of_rib_markers() -> None:
+    # RFC 4724 §2.
+    assert end_of_rib((1, 1)) == b"\xff" * 16 + bytes.fromhex("0017 02 0000 0000")
+    assert end_of_rib((2, 1)) == b"\xff" * 16 + bytes.fromhex("001d 02 0000 0006 800f03 000201")
+    (eor,) = decode_msgs([end_of_rib((2, 1))])
+    assert eor.update.attributes == (MpUnreach(2, 1, ()),)
+    assert eor.update.end_of_rib() == (2, 1)
+
+
+def test_ribout_diffs_by_identity_by_prefix_and_incrementally() -> None:
+    rib = AdjRibOut()
+    p = v4(3)
+    table = [Route(p[0]), Route(p[1])]
+    rib.replace(table)
+    rib.session_down()
+    announce, withdraw = rib.take_changes()
+    assert announce == table and withdraw == []
+    rib.mark_sent(announce)
+    assert not rib.pending()
+    # Same objects, one replaced: identity path.
+    table2 = [table[0], Route(p[1], communities=(5,))]
+    rib.replace(table2)
+    assert rib.take_changes() == ([table2[1]], [])
+    rib.mark_sent([table2[1]])
+    # An equal but new object changes nothing.
+    rib.replace([Route(p[0]), Route(p[1], communities=(5,))])
+    assert not rib.pending()
+    # A different set of prefixes: dictionary path, one added and one gone.
+    rib.replace([Route(p[0]), Route(p[2])])
+    announce, withdraw = rib.take_changes()
+    assert announce == [Route(p[2])] and withdraw == [p[1]]
+    rib.mark_sent(announce)
+    rib.mark_withdrawn(withdraw)
+    rib.change(withdraw=[p[0]], announce=[Route(p[1])])
+    announce, withdraw = rib.take_changes()
+    assert announce == [Route(p[1])] and withdraw == [p[0]]
+    rib.change(withdraw=[p[0]])  # already gone: nothing to do
+    assert not rib.pending()
