@@ -1,9 +1,10 @@
-"""`lbd run` in a namespace: control socket, reloads, health checks and local delivery against a real
-Linux client on the same segment.
+"""`lbd run` in a namespace: control socket, reloads, health checks and local delivery against real
+Linux clients.
 
-The client reaches a small TCP server on the lbd node through the VIPs (a static host route via the
-node stands in for the ARP/NDP responder), while the node's kernel must never answer ARP or NDP for
-a VIP itself: that is the elected responder's job alone.
+The node has two segments. On `eth1` (the LAN of the VIPs) lbd's ARP/NDP responder answers for them and
+a client reaches a small TCP server on the node through the VIPs as any client would. On `eth0` no
+L2Advertisement applies: a second client routes the VIPs via the node, and the node's kernel must
+answer neither ARP nor NDP for them there, because answering is the elected responder's job alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 import yaml
 
 from tests.lab import AddressPlan, Lab, Netns, wait_for
-from tests.lab.client import arping, ndisc6
+from tests.lab.client import arping, ndisc6, neigh_mac
 from tests.lab.proc import Proc
 from tests.lab.requirements import require_tools
 
@@ -64,7 +65,7 @@ def documents(v4: str, v6: str, *, checked: bool, extra: bool = True) -> list[di
             "apiVersion": "lbd.io/v1alpha1",
             "kind": "NodeConfig",
             "metadata": {"name": "node-a"},
-            "spec": {"interfaces": ["eth0"], "localDelivery": {"enabled": True, "dummyInterface": "lbd0"}},
+            "spec": {"localDelivery": {"enabled": True, "dummyInterface": "lbd0"}},
         },
         {
             "apiVersion": "metallb.io/v1beta1",
@@ -76,7 +77,7 @@ def documents(v4: str, v6: str, *, checked: bool, extra: bool = True) -> list[di
             "apiVersion": "metallb.io/v1beta1",
             "kind": "L2Advertisement",
             "metadata": {"name": "lan"},
-            "spec": {},
+            "spec": {"interfaces": ["eth1"]},
         },
         {
             "apiVersion": "v1",
@@ -129,6 +130,10 @@ def alive_and(proc: Proc, predicate: Callable[[], bool]) -> bool:
     return predicate()
 
 
+def greeted(ns: Netns, address: str) -> Callable[[], bool]:
+    return lambda: connect(ns, address) == "hello from node-a"
+
+
 def connect(ns: Netns, address: str) -> str:
     result = ns.run([sys.executable, "-c", CONNECT, address, str(PORT)], check=False, timeout=10)
     return result.stdout.strip() if result.returncode == 0 else f"failed: {result.stderr.strip()[-200:]}"
@@ -137,18 +142,21 @@ def connect(ns: Netns, address: str) -> str:
 def test_local_delivery_health_reload_and_stop(lab: Lab) -> None:
     require_tools("arping", "ndisc6")
     plan = AddressPlan()
-    lan4, lan6 = plan.v4_lan(), plan.v6_lan()
-    node, client = lab.netns("node"), lab.netns("client")
+    probe4, probe6, lan4, lan6 = plan.v4_lan(), plan.v6_lan(), plan.v4_lan(), plan.v6_lan()
+    node, probe, client = lab.netns("node"), lab.netns("probe"), lab.netns("client")
+    lab.link(
+        node, probe, a_addrs=[probe4.iface(1), probe6.iface(1)], b_addrs=[probe4.iface(2), probe6.iface(2)]
+    )
     lab.link(node, client, a_addrs=[lan4.iface(1), lan6.iface(1)], b_addrs=[lan4.iface(2), lan6.iface(2)])
     vip4, vip6 = lan4.ip(20), lan6.ip(20)
-    client.add_route(f"{vip4}/32", via=lan4.ip(1))
-    client.add_route(f"{vip6}/128", via=lan6.ip(1))
+    probe.add_route(f"{vip4}/32", via=probe4.ip(1))
+    probe.add_route(f"{vip6}/128", via=probe6.ip(1))
 
     # Control: with Linux defaults, a local address on another link IS answered on eth0, so the ARP
     # assertions below can fail.
     node.ip("link", "add", "probe0", "type", "ifb")
     node.add_addr("probe0", f"{vip4}/32")
-    assert arping(client, "eth0", vip4) == node.mac("eth0")
+    assert arping(probe, "eth0", vip4) == node.mac("eth0")
     node.ip("link", "del", "probe0")
 
     config = lab.artifacts / "config"
@@ -187,13 +195,18 @@ def test_local_delivery_health_reload_and_stop(lab: Lab) -> None:
     )
     assert status(socket, "local-delivery")["addresses"] == [vip4, vip6]
 
-    assert wait_for(lambda: connect(client, vip4) == "hello from node-a", 5, message="TCP via the IPv4 VIP")
-    assert wait_for(lambda: connect(client, vip6) == "hello from node-a", 5, message="TCP via the IPv6 VIP")
-    # The kernel answers neither ARP nor NDP for a VIP on the dummy link.
-    assert arping(client, "eth0", vip4, count=2, timeout=2) is None
-    assert ndisc6(client, "eth0", vip6) is None
-    # ... while the node's own addresses still resolve (the sysctls did not silence eth0).
-    assert arping(client, "eth0", lan4.ip(1)) == node.mac("eth0")
+    # On the VIPs' LAN the responder answers and a plain client connects.
+    for vip in (vip4, vip6):
+        wait_for(greeted(client, vip), 10, message=f"TCP to {vip}")
+        assert neigh_mac(client, vip) == node.mac("eth1")
+    # Through the router-like path on eth0 the VIPs are delivered too...
+    for vip in (vip4, vip6):
+        wait_for(greeted(probe, vip), 5, message=f"routed {vip}")
+    # ... but there the kernel answers neither ARP nor NDP for them (no responder covers eth0),
+    assert arping(probe, "eth0", vip4, count=2, timeout=2) is None
+    assert ndisc6(probe, "eth0", vip6) is None
+    # while the node's own addresses still resolve (the sysctls did not silence eth0).
+    assert arping(probe, "eth0", probe4.ip(1)) == node.mac("eth0")
 
     # A bad update is rejected whole and the VIPs stay; a good one (web6 gone) removes its address.
     bad = {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "x"}}
@@ -206,16 +219,14 @@ def test_local_delivery_health_reload_and_stop(lab: Lab) -> None:
     assert status(socket, "config")["rejected"] is None
 
     metrics = node.run(["curl", "-s", "http://127.0.0.1:7472/metrics"]).stdout
-    assert (
-        'metallb_speaker_announced{ip="'
-        + vip4
-        + '",node="node-a",protocol="layer2",service="default/web"} 1.0'
-        in metrics
+    announced = (
+        f'metallb_speaker_announced{{ip="{vip4}",node="node-a",protocol="layer2",service="default/web"}} 1.0'
     )
+    assert announced in metrics
     assert "metallb_k8s_client_config_stale_bool 0.0" in metrics
 
     # Graceful stop: the address and the link lbd created are gone, the socket removed, exit 0.
     assert lbd.stop(timeout=10) == 0
     assert "lbd0" not in links_of(node)
     assert not socket.exists()
-    assert connect(client, vip4).startswith("failed")
+    assert connect(probe, vip4).startswith("failed")
