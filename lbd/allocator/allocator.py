@@ -9,8 +9,8 @@ serving services in a fixed order so the result never depends on event timing:
    the service may use, be shareable with the holders already kept, match the service's family, the
    address-pool annotation (when that pool exists) and any requested addresses. A failure clears the
    addresses (ClearAssignment event when the config no longer allows them) and the service joins the
-   queue below. A PreferDualStack service holding one address tries to gain the other family from
-   the same pool.
+   queue below. Once every service has been kept, each PreferDualStack service holding one address
+   tries to gain the other family from the same pool.
 2. Explicit addresses (spec.loadBalancerIP, loadBalancerIPs annotation), so an automatic allocation
    can never take an address some service asks for by name.
 3. An address-pool annotation naming an existing pool (allowed even when autoAssign is false).
@@ -54,8 +54,9 @@ class _Grant:
     pool: PoolPolicy
 
 
-class _Run:
-    """State of one allocation pass; created and discarded by `allocate_requests`."""
+class AllocationRun:
+    """The address book and pools of one allocation pass. `allocate_requests` discards it after the
+    pass; `lbd.allocator.incremental` keeps it to serve the next change without a whole pass."""
 
     def __init__(self, pools: Sequence[PoolPolicy]) -> None:
         self.pools = {p.name: p for p in pools}
@@ -163,6 +164,32 @@ class _Run:
 
     # -- MetalLB controller steps -----------------------------------------------------------------
 
+    def allocate(self, ordered: Sequence[ServiceRequest]) -> dict[str, Assignment]:
+        """Phase 1 (keep) for every request in key order, then the queue; see the module docstring."""
+        return _allocate_in(self, ordered)
+
+    def allocate_queued(self, req: ServiceRequest, events: list[Event]) -> Assignment:
+        """Phases 2-4 for one queued request, with the events its failed keep already produced."""
+        try:
+            grant, reason = self.allocate_new(req)
+        except _Refused as refused:
+            events.append(
+                Event(
+                    EventType.WARNING,
+                    "AllocationFailed",
+                    f"Failed to allocate IP for {go_quote(req.key)}: {refused}",
+                )
+            )
+            return Assignment(
+                req.key, State.PENDING, Reason.ALLOCATION_FAILED, error=str(refused), events=tuple(events)
+            )
+        events.append(
+            Event(EventType.NORMAL, "IPAllocated", f"Assigned IP {go_quote_addresses(grant.addresses)}")
+        )
+        return Assignment(
+            req.key, State.ALLOCATED, reason, grant.addresses, grant.pool.name, events=tuple(events)
+        )
+
     def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:
         """MetalLB `allocateIPs`."""
         if req.desired_error is not None:
@@ -229,24 +256,37 @@ class _Run:
         if req.desired and set(req.desired) != set(current):
             self.book.unassign(req.key)
             return None, events
-        # MetalLB tries this for every PreferDualStack service; on a single-stack service its own family
-        # check then drops the pair on the next pass, so we only try when the service is dual-stack.
-        if len(current) == 1 and req.policy is FamilyPolicy.PREFER_DUAL_STACK and req.family is Family.DUAL:
-            extra = self.additional_family(req, current[0], pool)
-            if isinstance(extra, str):
-                events.append(
-                    Event(
-                        EventType.NORMAL,
-                        "AdditionalAssignFailed",
-                        f"cannot assign additional IP in PreferDualStack: {extra}",
-                    )
-                )
-            else:
-                events.append(
-                    Event(EventType.NORMAL, "IPAllocated", f"Assigned additional IP {go_quote(str(extra))}")
-                )
-                current = (current[0], extra)
         return _Grant(current, pool), events
+
+    def gain_family(self, req: ServiceRequest, grant: _Grant, events: list[Event]) -> _Grant:
+        """MetalLB tries the missing family for every PreferDualStack service it keeps; on a
+        single-stack service its own family check then drops the pair on the next pass, so we only try
+        when the service is dual-stack. Runs after every keep, so that no service gains an address
+        another one still holds (MetalLB's allocator knows every assignment when it tries)."""
+        current = grant.addresses
+        if not may_gain_family(req, current):
+            return grant
+        extra = self.additional_family(req, current[0], grant.pool)
+        if isinstance(extra, str):
+            events.append(
+                Event(
+                    EventType.NORMAL,
+                    "AdditionalAssignFailed",
+                    f"cannot assign additional IP in PreferDualStack: {extra}",
+                )
+            )
+            return grant
+        message = f"Assigned additional IP {go_quote(str(extra))}"
+        events.append(Event(EventType.NORMAL, "IPAllocated", message))
+        return _Grant((current[0], extra), grant.pool)
+
+    def kept(self, req: ServiceRequest, grant: _Grant, events: list[Event]) -> Assignment:
+        """The verdict of a service that passed `keep`, after its chance to gain a family."""
+        if req.desired_error is None:
+            grant = self.gain_family(req, grant, events)
+        return Assignment(
+            req.key, State.ALLOCATED, Reason.KEPT, grant.addresses, grant.pool.name, events=tuple(events)
+        )
 
     def additional_family(
         self, req: ServiceRequest, existing: IPAddress, pool: PoolPolicy
@@ -279,7 +319,7 @@ def _family_changed(current: Sequence[IPAddress], req: ServiceRequest) -> bool:
     return not (req.family is Family.DUAL and req.policy is FamilyPolicy.PREFER_DUAL_STACK)
 
 
-def _phase(req: ServiceRequest, pools: dict[str, PoolPolicy]) -> int:
+def phase(req: ServiceRequest, pools: dict[str, PoolPolicy]) -> int:
     if req.desired or req.desired_error is not None:
         return 0
     if req.desired_pool is not None and req.desired_pool in pools:
@@ -289,16 +329,19 @@ def _phase(req: ServiceRequest, pools: dict[str, PoolPolicy]) -> int:
 
 def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceRequest]) -> AllocationResult:
     """Allocate addresses to every request; see the module docstring for the order."""
-    run = _Run(pools)
-    verdicts: dict[str, Assignment] = {}
-    queue: list[tuple[ServiceRequest, list[Event]]] = []
     ordered = sorted(requests, key=lambda r: r.key)
-
-    if not run.pools:
+    if not pools:
         return AllocationResult(
             tuple(Assignment(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty") for r in ordered)
         )
+    verdicts = AllocationRun(pools).allocate(ordered)
+    return AllocationResult(tuple(verdicts[r.key] for r in ordered))
 
+
+def _allocate_in(run: AllocationRun, ordered: Sequence[ServiceRequest]) -> dict[str, Assignment]:
+    verdicts: dict[str, Assignment] = {}
+    queue: list[tuple[ServiceRequest, list[Event]]] = []
+    kept: list[tuple[ServiceRequest, _Grant, list[Event]]] = []
     for req in ordered:
         if not req.current:
             queue.append((req, []))
@@ -307,31 +350,18 @@ def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceReq
         if grant is None:
             queue.append((req, events))
             continue
-        verdicts[req.key] = Assignment(
-            req.key, State.ALLOCATED, Reason.KEPT, grant.addresses, grant.pool.name, events=tuple(events)
-        )
-
-    queue.sort(key=lambda item: (_phase(item[0], run.pools), item[0].key))
+        kept.append((req, grant, events))
+    for req, grant, events in kept:
+        verdicts[req.key] = run.kept(req, grant, events)
+    queue.sort(key=lambda item: (phase(item[0], run.pools), item[0].key))
     for req, events in queue:
-        try:
-            grant, reason = run.allocate_new(req)
-        except _Refused as refused:
-            events.append(
-                Event(
-                    EventType.WARNING,
-                    "AllocationFailed",
-                    f"Failed to allocate IP for {go_quote(req.key)}: {refused}",
-                )
-            )
-            verdicts[req.key] = Assignment(
-                req.key, State.PENDING, Reason.ALLOCATION_FAILED, error=str(refused), events=tuple(events)
-            )
-            continue
-        events.append(
-            Event(EventType.NORMAL, "IPAllocated", f"Assigned IP {go_quote_addresses(grant.addresses)}")
-        )
-        verdicts[req.key] = Assignment(
-            req.key, State.ALLOCATED, reason, grant.addresses, grant.pool.name, events=tuple(events)
-        )
+        verdicts[req.key] = run.allocate_queued(req, events)
+    return verdicts
 
-    return AllocationResult(tuple(verdicts[r.key] for r in ordered))
+
+def may_gain_family(req: ServiceRequest, held: Sequence[IPAddress]) -> bool:
+    """A kept PreferDualStack dual-stack service holding one address tries to gain the other family,
+    unless it asked for exactly the addresses it holds: MetalLB gains the family anyway and then drops
+    both on the next pass because they no longer match the request, a flap we do not copy."""
+    dual = req.policy is FamilyPolicy.PREFER_DUAL_STACK and req.family is Family.DUAL
+    return dual and len(held) == 1 and not req.desired
