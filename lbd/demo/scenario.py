@@ -113,6 +113,18 @@ def _interruptible() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+@contextmanager
+def _shielded() -> Iterator[None]:
+    """No signal may cut the clean-up short: a second Ctrl-C would leave namespaces behind."""
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_demo(options: DemoOptions, say: Say = print) -> int:
     missing = missing_requirements()
     if missing:
@@ -139,12 +151,13 @@ def run_demo(options: DemoOptions, say: Say = print) -> int:
         say(f"lab failure: {exc}")
         results = [Check(False, str(exc))]
     finally:
-        if not all(r.ok for r in results) or not results:
-            for daemon in topology.daemons:
-                say(f"--- last lines of {daemon.log.name} ---\n{daemon.tail()}")
-        leftovers = topology.close()
-        for problem in leftovers:
-            say(f"clean-up: {problem}")
+        with _shielded():
+            if not all(r.ok for r in results) or not results:
+                for daemon in topology.daemons:
+                    say(f"--- last lines of {daemon.log.name} ---\n{daemon.tail()}")
+            leftovers = topology.close()
+            for problem in leftovers:
+                say(f"clean-up: {problem}")
     passed = sum(r.ok for r in results)
     if results and passed == len(results) and not leftovers:
         say(f"demo passed: {passed}/{len(results)} checks; lab removed")
