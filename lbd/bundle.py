@@ -363,7 +363,8 @@ def _json(value: Any) -> bytes:
 
 def write(bundle: Bundle, path: Path, *, now: float | None = None) -> list[str]:
     """Write the tarball (mode 0600: it holds the topology) and return the member names."""
-    stamp = time.gmtime(now if now is not None else time.time())
+    when = now if now is not None else time.time()
+    stamp = time.gmtime(when)
     root = path.name.removesuffix(".tar.gz").removesuffix(".tgz") or "lbd-support"
     members = {
         name: scrub_text(data.decode(errors="replace"), bundle.secrets).encode()
@@ -383,7 +384,7 @@ def write(bundle: Bundle, path: Path, *, now: float | None = None) -> list[str]:
         for name, data in sorted(members.items()):
             info = tarfile.TarInfo(f"{root}/{name}")
             info.size = len(data)
-            info.mtime = int(time.mktime(stamp))
+            info.mtime = int(when)
             info.mode = 0o600
             tar.addfile(info, io.BytesIO(data))
     return sorted(members)
