@@ -191,7 +191,7 @@ def _run(topology: Topology, options: DemoOptions, wanted: Setting, logs: Path, 
     socket_path = topology.run_dir / "lbd.sock"
     argv = [*options.lbd, "run", "--config", str(options.config), "--node", options.node]
     argv += ["--socket", str(socket_path)]
-    say(f"starting lbd in {node.name}: {' '.join(argv[len(options.lbd) - 1 :])}")
+    say(f"starting lbd in {node.name}: lbd {' '.join(argv[len(options.lbd) :])}")
     lbd = topology.spawn(node, argv, "lbd", logs)
 
     deadline = time.monotonic() + options.timeout
