@@ -100,9 +100,11 @@ class Harness:
 async def running(
     tmp_path: Path,
     text: str = GOOD,
+    *,
     make: Callable[[list[str]], list[FakeAnnouncer]] | None = None,
     poll: float = 30.0,
     bfd: BFDManager | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Harness]:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "all.yaml").write_text(text)
@@ -125,7 +127,7 @@ async def running(
         poll_interval=poll,
         settle=0.05,
     )
-    notifier = Notifier({"NOTIFY_SOCKET": notify_path})
+    notifier = Notifier({"NOTIFY_SOCKET": notify_path, **(environ or {})})
     daemon = Daemon(options, announcers=build, notifier=notifier, bfd=bfd)
     task = asyncio.create_task(daemon.run())
     harness = Harness(tmp_path, daemon, fakes, notify)
@@ -353,3 +355,14 @@ async def test_bfd_starts_with_the_first_bfd_peer_and_stops_at_exit(tmp_path: Pa
         # Started before the config that needs it reached the announcers.
         assert h.fake.journal[2:] == ["bfd start", "apply first", "apply second"]
     assert bfd.calls == ["start", "stop"]
+
+
+async def test_watchdog_pings_from_the_loop(tmp_path: Path) -> None:
+    async with running(tmp_path, environ={"WATCHDOG_USEC": "200000"}) as h:
+        seen: list[dict[str, str]] = []
+
+        def pinged_twice() -> bool:
+            seen.extend(h.notifications())
+            return sum(1 for n in seen if n == {"WATCHDOG": "1"}) >= 2
+
+        await h.until(pinged_twice, timeout=3)
