@@ -16,6 +16,11 @@ namespaces share, so a figure is an observer's event time minus the time the ben
             down, then the rule is removed and the time until it is up again ("heal").
   loss      5% random loss in and out of every namespace (so about 10% between two members) for a
             fixed time: downs, suspicions and changes of the live set seen by any member.
+
+With --simulate no lab is needed: the engines run on the simulated LAN of the unit tests
+(tests/unit/membership/sim.py: seeded random loss per datagram, 0.1-0.5 ms latency, timers up to 1 ms
+late) for --sim-seconds per cluster size and loss rate, and the bench prints false downs and
+suspicions per member pair and hour, and how many probes were needed.
 """
 
 from __future__ import annotations
@@ -251,6 +256,30 @@ def run(args: argparse.Namespace) -> None:
         lab.teardown()
 
 
+def simulate(args: argparse.Namespace) -> None:
+    from lbd.membership import MemberDown, MemberSuspect
+    from tests.unit.membership.sim import Cluster as Simulated
+
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"simulated {args.sim_seconds:.0f} s per row, 50 ms heartbeats, 150 ms failure timeout")
+    print(f"{'members':>7} {'loss %':>6} {'downs':>6} {'suspicions':>10} {'probes/s':>8} {'wall s':>6}")
+    for size in (2, 3, 5):
+        for percent in (5, 10, 20, 30):
+            started = time.monotonic()
+            names = [f"n{i}" for i in range(size)]
+            cluster = Simulated(names, loss=percent / 100, seed=args.seed)
+            cluster.run_for(args.sim_seconds)
+            downs = sum(len(cluster.events(n, MemberDown)) for n in names)
+            suspicions = sum(len(cluster.events(n, MemberSuspect)) for n in names)
+            probes = sum(
+                m.counters.probes_sent for n in names for m in cluster.engine(n).members(cluster.now)
+            )
+            print(
+                f"{size:>7} {percent:>6} {downs:>6} {suspicions:>10} {probes / args.sim_seconds:>8.2f} "
+                f"{time.monotonic() - started:>6.1f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -260,7 +289,12 @@ def main() -> None:
     parser.add_argument("--family", choices=["v4", "v6"], default="v4")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--artifacts", type=Path, default=Path("/tmp/bench-membership"))
+    parser.add_argument("--simulate", action="store_true", help="simulated LAN instead of the lab")
+    parser.add_argument("--sim-seconds", type=float, default=3600.0)
     args = parser.parse_args()
+    if args.simulate:
+        simulate(args)
+        return
     require_lab()
     require_tools("nft", "stdbuf")
     install_handlers()
