@@ -192,6 +192,12 @@ class Session:
         self, now: float, conn_id: int, local_addr: Address, remote_addr: Address, outbound: bool
     ) -> None:
         """A TCP connection is up; `conn_id` is the adapter's, unique among live connections."""
+        if not outbound and self._base == State.IDLE and not self._stopped and not self._conns:
+            # During the idle hold (our damping of AutomaticStart, RFC 4271 §8.1.1) the peer's connection
+            # is AutomaticStart_with_PassiveTcpEstablishment (event 7), not refused: a peer that just
+            # restarted gets its session back without waiting for our backoff.
+            self._base_deadline = None
+            self._base_input(now, Input.START_PASSIVE, "peer connected during the idle hold")
         conn = _Conn(conn_id, _plain(local_addr), _plain(remote_addr), outbound, self._base)
         refuse = ""
         if not outbound and not self.config.accept_inbound:
@@ -223,7 +229,7 @@ class Session:
             try:
                 msg = conn.reader.next_message()
             except BgpError as err:
-                self._conn_input(now, conn, Input.MESSAGE_ERROR, err, err.reason)
+                self._conn_input(now, conn, Input.MESSAGE_ERROR, error=err, reason=err.reason)
                 return
             if msg is None:
                 return
@@ -315,13 +321,27 @@ class Session:
             self._base_deadline = now + self.backoff()
 
     def _conn_input(
-        self, now: float, conn: _Conn, event: Input, error: BgpError | None = None, reason: str = ""
+        self,
+        now: float,
+        conn: _Conn,
+        event: Input,
+        *,
+        error: BgpError | None = None,
+        reason: str = "",
+        message: Inbound | None = None,
     ) -> None:
         before = conn.state
         step = transition(before, event)
         conn.state = step.state
         self._execute(
-            now, conn, before=before, step=step, event=event, error=error, reason=reason or event.value
+            now,
+            conn,
+            before=before,
+            step=step,
+            event=event,
+            error=error,
+            reason=reason or event.value,
+            message=message,
         )
         self._report(reason or event.value)
 
@@ -335,6 +355,7 @@ class Session:
         event: Input,
         error: BgpError | None,
         reason: str,
+        message: Inbound | None,
     ) -> None:
         for action in step.actions:
             if action is Action.STOP_RETRY:
@@ -368,8 +389,10 @@ class Session:
                     self._schedule_restart(now)
             elif action is Action.ESTABLISH:
                 self._establish(conn)
-            elif action is Action.PROCESS_REFRESH:
-                self._answer_refresh()
+            elif action is Action.PROCESS_UPDATE and isinstance(message, UpdateResult):
+                self._events.append(PeerRoutesReceived(message, message.update.end_of_rib()))
+            elif action is Action.PROCESS_REFRESH and isinstance(message, RouteRefresh):
+                self._answer_refresh(message)
 
     def _close(self, now: float, conn: _Conn, new_state: State, event: Input, reason: str) -> None:
         conn.hold_deadline = conn.keepalive_deadline = None
@@ -433,20 +456,16 @@ class Session:
             self._receive_open(now, conn, msg)
         elif isinstance(msg, UpdateResult):
             if msg.error is not None and msg.handling.name == "SESSION_RESET":
-                self._conn_input(now, conn, Input.UPDATE_ERROR, msg.error, msg.error.reason)
+                self._conn_input(now, conn, Input.UPDATE_ERROR, error=msg.error, reason=msg.error.reason)
                 return
-            self._conn_input(now, conn, Input.UPDATE)
-            if conn.state == State.ESTABLISHED:
-                self._events.append(PeerRoutesReceived(msg, msg.update.end_of_rib()))
+            self._conn_input(now, conn, Input.UPDATE, message=msg)
         elif isinstance(msg, Notification):
             self._events.append(NotificationReceived(conn.conn_id, msg))
             self._conn_input(now, conn, Input.NOTIFICATION, reason=f"NOTIFICATION {msg.code}/{msg.subcode}")
         elif isinstance(msg, Keepalive):
             self._conn_input(now, conn, Input.KEEPALIVE)
         else:
-            self._conn_input(now, conn, Input.ROUTE_REFRESH)
-            if conn.state == State.ESTABLISHED:
-                self._events.append(RouteRefreshRequested(msg.afi, msg.safi))
+            self._conn_input(now, conn, Input.ROUTE_REFRESH, message=msg)
 
     def _receive_open(self, now: float, conn: _Conn, msg: Open) -> None:
         if conn.state != State.OPEN_SENT:
@@ -455,7 +474,7 @@ class Session:
         try:
             negotiated = self._validate_open(msg)
         except BgpError as err:
-            self._conn_input(now, conn, Input.MESSAGE_ERROR, err, err.reason)
+            self._conn_input(now, conn, Input.MESSAGE_ERROR, error=err, reason=err.reason)
             return
         conn.peer_open, conn.negotiated = msg, negotiated
         conn.hold_time = float(min(self.config.hold_time, msg.hold_time))
@@ -623,12 +642,18 @@ class Session:
             self._counts["updates_sent"] += 1
         self._rib.mark_sent(sendable)
 
-    def _answer_refresh(self) -> None:
-        # RFC 2918 §4: re-send the whole Adj-RIB-Out (all families; only the asked one would also do).
+    def _answer_refresh(self, msg: RouteRefresh) -> None:
         conn = self._established
-        if conn is None or self._policy is None:
+        if conn is None or conn.negotiated is None or self._policy is None:
             return
-        routes = list(self._rib.sent.values())
+        family = (msg.afi, msg.safi)
+        # RFC 2918 §4: a family not negotiated is ignored; RFC 7313 §5: so are subtypes other than a plain
+        # request (we do not offer enhanced route refresh).
+        if family not in conn.negotiated.families or msg.subtype != 0:
+            return
+        self._events.append(RouteRefreshRequested(msg.afi, msg.safi))
+        # RFC 2918 §4: re-send the Adj-RIB-Out of that family.
+        routes = [r for r in self._rib.sent.values() if family_of(r.prefix) == family]
         for data in pack_updates(routes, conn.ctx, self._policy):
             self._out.append((conn.conn_id, data))
             self._counts["updates_sent"] += 1

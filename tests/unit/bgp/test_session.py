@@ -20,6 +20,7 @@ from bgp import (
     PeerRestarting,
     PeerRoutesReceived,
     Route,
+    RouteRefresh,
     RouteRefreshRequested,
     RoutesNotSent,
     Session,
@@ -475,3 +476,26 @@ def test_malformed_update_handling_in_established() -> None:
 def test_decode_error_object_equality() -> None:
     assert BgpError(1, 2, b"x", "a") == BgpError(1, 2, b"x", "b")
     assert hash(BgpError(1, 2)) == hash(BgpError(1, 2, b"", "other"))
+
+
+def test_inbound_connection_during_idle_hold_is_accepted() -> None:
+    p = established(a_kw={"hold_time": 9}, b_kw={"hold_time": 9})
+    p.a.connection_lost(1.0, 1)
+    assert p.a.state == State.IDLE
+    assert p.a.get_timer() == 3.0
+    p.a.connection_made(2.0, 5, A_ADDR, B_ADDR, outbound=False)
+    assert p.a.state == State.OPEN_SENT
+    assert not any(isinstance(e, CloseConnection) and e.conn_id == 5 for e in drain(p.a))
+
+
+def test_route_refresh_for_other_family_or_subtype_is_ignored() -> None:
+    p = established(a_kw={"families": frozenset({(1, 1)})})
+    p.a.set_routes(1.0, [Route(P1)])
+    p.transfer()
+    p.events_a.clear()
+    for msg in (RouteRefresh(2, 1), RouteRefresh(1, 1, subtype=1)):
+        p.a.data_received(2.0, 1, encode(msg))
+    p.collect()
+    assert not any(isinstance(e, RouteRefreshRequested) for e in p.events_a)
+    assert p.a.data_to_send() == []
+    assert p.a.state == State.ESTABLISHED
