@@ -16,11 +16,13 @@ import pytest
 
 from tests.lab import Lab, wait_for
 from tests.lab.netns import Netns
+from tests.lab.proc import Proc
 from tests.lab.requirements import require_tools
 
 pytestmark = pytest.mark.lab
 
 METRICS_PORT = 7472
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "demo"
 PROMETHEUS_PORT = 9090
 
 # lbd's own endpoint code (lbd.metrics_http) with values as the daemon and its providers would set them.
@@ -77,10 +79,9 @@ def query(ns: Netns, promql: str) -> list[dict[str, Any]]:
     return result
 
 
-def test_prometheus_scrapes_metallb_series(lab: Lab, tmp_path: Path) -> None:
+def start_prometheus(ns: Netns, tmp_path: Path, exporter: Proc) -> dict[str, Any]:
+    """Prometheus scraping 127.0.0.1:METRICS_PORT of `ns` every second; its target once it is up."""
     require_tools("prometheus")
-    ns = lab.netns("prom")
-    exporter = ns.spawn([sys.executable, "-c", SERVE_METRICS], name="metrics")
     config = tmp_path / "prometheus.yml"
     config.write_text(PROMETHEUS_CONFIG)
     server = ns.spawn(
@@ -102,17 +103,25 @@ def test_prometheus_scrapes_metallb_series(lab: Lab, tmp_path: Path) -> None:
                 return dict(target)
         return None
 
-    target = wait_for(target_up, timeout=30, interval=0.5, message="prometheus to scrape lbd")
+    return wait_for(target_up, timeout=30, interval=0.5, message="prometheus to scrape lbd")
+
+
+def series(ns: Netns, promql: str) -> list[dict[str, Any]]:
+    return wait_for(lambda: query(ns, promql), timeout=15, interval=0.5, message=promql)
+
+
+def test_prometheus_scrapes_metallb_series(lab: Lab, tmp_path: Path) -> None:
+    require_tools("prometheus")
+    ns = lab.netns("prom")
+    exporter = ns.spawn([sys.executable, "-c", SERVE_METRICS], name="metrics")
+    target = start_prometheus(ns, tmp_path, exporter)
     assert target["scrapeUrl"] == f"http://127.0.0.1:{METRICS_PORT}/metrics"
     assert target["lastError"] == ""
 
-    def series(promql: str) -> list[dict[str, Any]]:
-        return wait_for(lambda: query(ns, promql), timeout=15, interval=0.5, message=promql)
-
-    (up,) = series('up{job="lbd"}')
+    (up,) = series(ns, 'up{job="lbd"}')
     assert up["value"][1] == "1"
 
-    (session,) = series("metallb_bgp_session_up")
+    (session,) = series(ns, "metallb_bgp_session_up")
     assert session["metric"] == {
         "__name__": "metallb_bgp_session_up",
         "instance": f"127.0.0.1:{METRICS_PORT}",
@@ -121,7 +130,7 @@ def test_prometheus_scrapes_metallb_series(lab: Lab, tmp_path: Path) -> None:
     }
     assert session["value"][1] == "1"
 
-    (announced,) = series("metallb_speaker_announced")
+    (announced,) = series(ns, "metallb_speaker_announced")
     assert {k: v for k, v in announced["metric"].items() if k not in {"instance", "job"}} == {
         "__name__": "metallb_speaker_announced",
         "ip": "198.51.100.5",
@@ -130,9 +139,9 @@ def test_prometheus_scrapes_metallb_series(lab: Lab, tmp_path: Path) -> None:
         "service": "default/web",
     }
 
-    (in_use,) = series('metallb_allocator_addresses_in_use_total{pool="bgp-pool"}')
+    (in_use,) = series(ns, 'metallb_allocator_addresses_in_use_total{pool="bgp-pool"}')
     assert in_use["value"][1] == "3"
-    (packets,) = series('metallb_bfd_control_packet_input{peer="192.0.2.1"}')
+    (packets,) = series(ns, 'metallb_bfd_control_packet_input{peer="192.0.2.1"}')
     assert packets["value"][1] == "42"
 
     # Prometheus read the TYPE lines: MetalLB's counters without _total stay counters.
@@ -142,3 +151,25 @@ def test_prometheus_scrapes_metallb_series(lab: Lab, tmp_path: Path) -> None:
     names = set(api(ns, "/api/v1/label/__name__/values"))
     assert {"metallb_bgp_updates_total", "metallb_k8s_client_config_stale_bool"} <= names
     assert "process_resident_memory_bytes" in names
+
+
+def test_prometheus_scrapes_a_running_daemon(lab: Lab, tmp_path: Path) -> None:
+    """The standalone daemon's own endpoint: allocator and announcement series from its configuration."""
+    require_tools("prometheus")
+    ns = lab.netns("node")
+    argv = [sys.executable, "-m", "lbd.cli", "run", "--config", str(DEMO_CONFIG), "--node", "demo-node"]
+    argv += ["--socket", str(lab.path("lbd.sock")), "--metrics", f"127.0.0.1:{METRICS_PORT}"]
+    daemon = ns.spawn(argv, name="lbd")
+    start_prometheus(ns, tmp_path, daemon)
+    pools = {r["metric"]["pool"]: r["value"][1] for r in series(ns, "metallb_allocator_addresses_total")}
+    assert pools == {"bgp-pool": "16", "l2-pool": "11"}
+    (in_use,) = series(ns, 'metallb_allocator_addresses_in_use_total{pool="l2-pool"}')
+    assert in_use["value"][1] == "1"
+    (layer2,) = series(ns, 'metallb_speaker_announced{protocol="layer2"}')
+    assert {k: layer2["metric"][k] for k in ("ip", "node", "service")} == {
+        "ip": "192.0.2.200",
+        "node": "demo-node",
+        "service": "default/web-l2",
+    }
+    (stale,) = series(ns, "metallb_k8s_client_config_stale_bool")
+    assert stale["value"][1] == "0"
