@@ -1,0 +1,64 @@
+"""`lbd kube` as a process against the emulator: it allocates, exits cleanly on SIGTERM and releases
+its Lease; bad flags are refused before anything starts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from lbd.kube.controller import ingress_ips
+from tests.kube_emulator import KubeEmulator
+from tests.unit.kube.objects import NS, eventually, pool, service
+
+LBD = [sys.executable, "-m", "lbd.cli"]
+
+
+async def test_controller_process_allocates_and_releases_its_lease_on_sigterm(
+    kube_emulator: KubeEmulator, kubeconfig: Path
+) -> None:
+    kube_emulator.create(pool("blue", "198.51.100.40/32"))
+    kube_emulator.create(service("web"))
+    args = ["kube", "--controller", "--kubeconfig", str(kubeconfig), "--namespace", NS, "--metrics", "off"]
+    timers = ["--lease-duration", "2", "--renew-deadline", "1", "--retry-period", "0.2", "--identity", "cmd"]
+    proc = await asyncio.create_subprocess_exec(
+        *LBD, *args, *timers, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    try:
+        ips = await eventually(
+            lambda: ingress_ips(kube_emulator.get("v1", "Service", "web", "default")),
+            timeout=20,
+            what="the process to allocate",
+        )
+        assert ips == ["198.51.100.40"]
+        lease = kube_emulator.get("coordination.k8s.io/v1", "Lease", "lbd-controller", NS)
+        assert lease["spec"]["holderIdentity"] == "cmd"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    lease = kube_emulator.get("coordination.k8s.io/v1", "Lease", "lbd-controller", NS)
+    assert lease["spec"]["holderIdentity"] == ""
+
+
+async def test_speaker_without_a_node_name_is_refused(kubeconfig: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NODE_NAME", "METALLB_NODE_NAME")}
+    proc = await asyncio.create_subprocess_exec(
+        *LBD,
+        "kube",
+        "--speaker",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--metrics",
+        "off",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert b"needs the node name" in stderr
