@@ -73,6 +73,7 @@ class PeerStatus:
     since: float = field(default_factory=time.time)
     established: ev.Established | None = None
     last_error: str | None = None
+    last_reset: str | None = None
     restarting_peer: bool = False
     routes: tuple[BGPRoute, ...] = ()
 
@@ -190,16 +191,19 @@ class BgpAnnouncer:
                 self._gr_up[driver.name] = float(driver.session.config.graceful_restart.restart_time)
                 self._write_marker()
             self._marker.forget(driver.name)
-        elif isinstance(event, ev.NotificationSent | ev.NotificationReceived):
-            direction = "sent" if isinstance(event, ev.NotificationSent) else "received"
+        elif isinstance(event, ev.NotificationSent):
+            n = event.notification
+            status.last_error = f"NOTIFICATION sent {n.code}/{n.subcode}: {event.reason}"
+            log.info(
+                "bgpNotificationSent", peer=driver.name, code=n.code, subcode=n.subcode, reason=event.reason
+            )
+        elif isinstance(event, ev.NotificationReceived):
             n = event.notification
             text = n.shutdown_communication()
-            status.last_error = f"NOTIFICATION {direction} {n.code}/{n.subcode}" + (
-                f" {text!r}" if text else ""
-            )
-            log.info("bgpNotification", peer=driver.name, direction=direction, code=n.code, subcode=n.subcode)
+            status.last_error = f"NOTIFICATION received {n.code}/{n.subcode}" + (f": {text}" if text else "")
+            log.info("bgpNotificationReceived", peer=driver.name, code=n.code, subcode=n.subcode, text=text)
         elif isinstance(event, ev.CloseConnection):
-            status.last_error = status.last_error if not event.reason else event.reason
+            status.last_reset = event.reason
         elif isinstance(event, ev.RoutesNotSent):
             log.warning("bgpRoutesNotSent", peer=driver.name, count=len(event.prefixes), reason=event.reason)
         elif isinstance(event, ev.PeerRestarting):
@@ -274,6 +278,7 @@ class BgpAnnouncer:
                 "bfd_blocked": driver.bfd_blocked,
             },
             "last_error": status.last_error,
+            "last_reset": status.last_reset,
             "ignored": self._problems.get(name, []),
         }
         e = status.established

@@ -29,6 +29,8 @@ MULTIHOP_TTL = 255
 IP_MINTTL = 21
 IPV6_MINHOPCOUNT = 73
 _LISTEN_BACKLOG = 64
+# Seconds a closed connection waits for the peer to close its side (see `BgpStream.close`).
+LINGER = 3.0
 
 DataCallback = Callable[[bytes], None]
 LostCallback = Callable[[Exception | None], None]
@@ -132,6 +134,7 @@ class BgpStream(asyncio.Protocol):
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
         self._accept = accept
+        self._linger: asyncio.TimerHandle | None = None
         self.local: str = ""
         self.local_port = 0
         self.remote: str = ""
@@ -163,6 +166,8 @@ class BgpStream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        if self._linger is not None:
+            self._linger.cancel()
         if self._on_lost is not None:
             self._on_lost(exc)
 
@@ -175,9 +180,25 @@ class BgpStream(asyncio.Protocol):
         return self._transport.get_write_buffer_size() if self._transport is not None else 0
 
     def close(self) -> None:
-        """Flush what was sent (a NOTIFICATION must reach the peer, RFC 4271 §6), then close."""
-        if self._transport is not None:
-            self._transport.close()
+        """Flush what was sent, then close gracefully.
+
+        A NOTIFICATION must reach the peer (RFC 4271 §6). Closing the socket at once would answer
+        whatever the peer still sends (its KEEPALIVE, crossing our NOTIFICATION) with a reset, and a
+        reset makes the peer's kernel report ECONNRESET before the NOTIFICATION is read. So we only
+        shut down our sending side, discard what still arrives, and close when the peer closes, or
+        after `LINGER` seconds."""
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._linger is not None:
+            return
+        self._on_data = None
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self._linger = asyncio.get_running_loop().call_later(LINGER, transport.abort)
+
+    def eof_received(self) -> bool:
+        return False  # the peer closed too: let the transport close
 
     def abort(self) -> None:
         if self._transport is not None:

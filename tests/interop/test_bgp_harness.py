@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import yaml
 
 from lbd.control.client import ControlError, query
-from tests.lab import AddressPlan, Lab, Netns, wait_for
+from tests.lab import AddressPlan, Lab, Netns, Subnet, wait_for
 from tests.lab.fixtures import FrrFactory
 from tests.lab.proc import Proc
 
@@ -298,11 +298,116 @@ neighbor {neighbor} {{
     local-as {local_as};
     peer-as {peer_as};
     hold-time 9;
-    passive true;
     family {{ ipv4 unicast; ipv6 unicast; }}
     {api}
 }}
 """
+
+
+# --- one scenario for every receiving peer --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """Session kind and family: `v6` runs the session over IPv6; `dual` carries both families over
+    an IPv4 session (dualStackAddressFamily)."""
+
+    id: str
+    ibgp: bool
+    v6: bool = False
+    dual: bool = False
+
+
+CASES = [
+    Case("ebgp-ipv4", ibgp=False),
+    Case("ibgp-ipv4", ibgp=True),
+    Case("ebgp-ipv6", ibgp=False, v6=True),
+    Case("ibgp-dual-stack", ibgp=True, dual=True),
+]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A route as the peer reports it."""
+
+    as_path: tuple[int, ...]
+    next_hops: frozenset[str]
+    communities: frozenset[tuple[int, int]]
+    large_communities: frozenset[tuple[int, int, int]]
+    local_pref: int | None
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Addresses of one lbd <-> peer link: the peer is host 1, lbd host 2."""
+
+    peer_ns: Netns
+    v4: Subnet
+    v6: Subnet
+    lbd_asn: int
+    peer_asn: int
+    case: Case
+
+    @property
+    def lbd_address(self) -> str:
+        return self.v6.ip(2) if self.case.v6 else self.v4.ip(2)
+
+    @property
+    def peer_address(self) -> str:
+        return self.v6.ip(1) if self.case.v6 else self.v4.ip(1)
+
+
+class Receiver(Protocol):
+    def wait_up(self) -> None: ...
+
+    def route(self, prefix: str) -> Seen | None: ...
+
+
+COMMUNITIES = ["64512:100", "no-export", "large:64512:1:2"]
+EXPECTED_COMMUNITIES = frozenset({(64512, 100), (65535, 65281)})
+EXPECTED_LARGE = frozenset({(64512, 1, 2)})
+
+
+def check_receiver(lab: Lab, case: Case, start_peer: Callable[[Wiring], Receiver]) -> None:
+    """lbd announces one service (both families when dual) to a peer; the peer must report the right
+    AS path, a next hop of lbd's own of the prefix's family, communities, large communities and (iBGP)
+    LOCAL_PREF; deleting the service must withdraw it."""
+    plan = AddressPlan()
+    v4, v6 = plan.v4_link(), plan.v6_link()
+    me, peer_ns = lab.netns("lbd"), lab.netns("peer")
+    a_addrs, b_addrs = [], []
+    if not case.v6:
+        a_addrs.append(v4.iface(2))
+        b_addrs.append(v4.iface(1))
+    if case.v6 or case.dual:
+        a_addrs.append(v6.iface(2))
+        b_addrs.append(v6.iface(1))
+    lab.link(me, peer_ns, a_addrs=a_addrs, b_addrs=b_addrs)
+    wiring = Wiring(peer_ns, v4, v6, LBD_ASN, LBD_ASN if case.ibgp else PEER_ASN, case)
+    receiver = start_peer(wiring)
+    vips = [plan.v6_prefix()] if case.v6 else [plan.v4_prefix()]
+    if case.dual:
+        vips.append(plan.v6_prefix())
+    spec: dict[str, Any] = {"dualStackAddressFamily": True} if case.dual else {}
+    base = [
+        peer_doc("peer", wiring.peer_address, peer_asn=wiring.peer_asn, **spec),
+        pool_doc("pool", *(v.prefix for v in vips)),
+        adv_doc("adv", "pool", communities=COMMUNITIES, localPref=150),
+    ]
+    lbd = start_lbd(lab, me, [*base, service_doc("web", *(v.ip(0) for v in vips))])
+    receiver.wait_up()
+    for vip in vips:
+        seen = wait_for(lambda vip=vip: receiver.route(vip.prefix), 15, 0.2, f"{vip.prefix} at the peer")
+        own = v6.ip(2) if ":" in vip.prefix else v4.ip(2)
+        assert own in seen.next_hops, seen
+        assert seen.as_path == (() if case.ibgp else (LBD_ASN,)), seen
+        assert seen.communities == EXPECTED_COMMUNITIES, seen
+        assert seen.large_communities == EXPECTED_LARGE, seen
+        if case.ibgp:
+            assert seen.local_pref == 150, seen
+    lbd.reload(base)
+    for vip in vips:
+        wait_for(lambda vip=vip: receiver.route(vip.prefix) is None, 10, 0.2, f"{vip.prefix} withdrawn")
 
 
 # --- the harness itself ---------------------------------------------------------------------------
