@@ -39,6 +39,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "else 127.0.0.1:7472)",
     )
     parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep allocations here so a restart gives every service its address again "
+        "(systemd: /var/lib/lbd with StateDirectory=lbd); default: not kept",
+    )
+    parser.add_argument(
         "--log-level",
         choices=list(LOG_LEVELS),
         help="log level (default: the NodeConfig's logLevel, else info)",
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         socket=args.socket,
         metrics=args.metrics,
         log_level=args.log_level,
+        state_dir=args.state_dir,
     )
     try:
         return asyncio.run(Daemon(options).run())

@@ -31,19 +31,29 @@ class DaemonCore:
 
     __slots__ = ("_clock", "_loaded", "_previous", "desired", "node", "store")
 
-    def __init__(self, node: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        node: str,
+        clock: Callable[[], float],
+        previous: Mapping[str, tuple[IPAddress, ...]] | None = None,
+    ) -> None:
         self.node = node
         self._clock = clock
         self.store = ConfigStore(clock)
         self._loaded: Loaded | None = None
-        # Addresses of the last allocation: a service keeps its address across reloads while it stays
-        # valid, even though a standalone host has no Service status to read it back from.
-        self._previous: dict[str, tuple[IPAddress, ...]] = {}
+        # Addresses of the last allocation: a service keeps its address across reloads (and, seeded
+        # from lbd.daemon.state, restarts) while it stays valid; files have no Service status.
+        self._previous: dict[str, tuple[IPAddress, ...]] = dict(previous or {})
         self.desired: DesiredState | None = None
 
     @property
     def loaded(self) -> Loaded | None:
         return self._loaded
+
+    @property
+    def allocations(self) -> Mapping[str, tuple[IPAddress, ...]]:
+        """Addresses of the last computed allocation, by `namespace/name` (what a restart keeps)."""
+        return self._previous
 
     @property
     def config(self) -> Config | None:

@@ -33,6 +33,7 @@ from lbd.daemon.announcer import Announcer, StatusSource
 from lbd.daemon.core import DaemonCore
 from lbd.daemon.file_watch import FileWatcher
 from lbd.daemon.probes import HealthMonitor
+from lbd.daemon.state import load_allocations, save_allocations, state_file
 from lbd.daemon.views import DaemonViews, Status, samples
 from lbd.daemon.wiring import BackgroundService, Wiring, build_announcers, build_services
 from lbd.logsetup import configure
@@ -48,7 +49,7 @@ log = structlog.get_logger("lbd.daemon")
 @dataclass(frozen=True, slots=True)
 class Options:
     """`socket`, `metrics` and `log_level` None: take them from this node's NodeConfig (or defaults).
-    `metrics` "off" serves no metrics endpoint."""
+    `metrics` "off" serves no metrics endpoint. `state_dir` None keeps no allocations across restarts."""
 
     paths: tuple[str, ...]
     node: str
@@ -56,6 +57,7 @@ class Options:
     socket: str | None = None
     metrics: str | None = None
     log_level: str | None = None
+    state_dir: str | None = None
     poll_interval: float = 1.0
     settle: float = 0.2
 
@@ -86,7 +88,9 @@ class Daemon:
         bfd: BFDManager | None = None,
     ) -> None:
         self.options = options
-        self.core = DaemonCore(options.node, clock)
+        self._state = state_file(options.state_dir, options.node) if options.state_dir else None
+        remembered = load_allocations(self._state) if self._state is not None else {}
+        self.core = DaemonCore(options.node, clock, remembered)
         self.monitor = HealthMonitor(self.mark_dirty)
         self.status = Status(options.node, options.paths, clock())
         self.status.checks = self.monitor.checks
@@ -330,7 +334,8 @@ class Daemon:
         desired = self.core.compute(self.monitor.states, self.status.live_nodes)
         if config is None or desired is None:
             return
-        self._log_allocations(desired)
+        if self._log_allocations(desired) and self._state is not None:
+            save_allocations(self._state, self.core.allocations)
         for announcer in self.announcers:
             try:
                 await announcer.apply(config, desired)
@@ -340,7 +345,8 @@ class Daemon:
         self._log_announcements(desired)
         self.pushes += 1
 
-    def _log_allocations(self, desired: DesiredState) -> None:
+    def _log_allocations(self, desired: DesiredState) -> bool:
+        """Log what changed since the last push; True if any service's addresses did."""
         now: dict[str, tuple[str, ...]] = {}
         for a in desired.allocations.services:
             ips = tuple(str(ip) for ip in a.addresses) if a.state is State.ALLOCATED else ()
@@ -355,7 +361,9 @@ class Daemon:
         for key, ips in self._allocations.items():
             if key not in now and ips:
                 log.info("serviceDeleted", service=key, ip=list(ips))
+        changed = now != self._allocations
         self._allocations = now
+        return changed
 
     def _log_announcements(self, desired: DesiredState) -> None:
         now: set[Announcement] = {(a.service, str(a.address), "layer2") for a in desired.l2}

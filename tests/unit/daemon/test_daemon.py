@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -105,8 +106,9 @@ async def running(
     poll: float = 30.0,
     bfd: BFDManager | None = None,
     environ: Mapping[str, str] | None = None,
+    state_dir: Path | None = None,
 ) -> AsyncIterator[Harness]:
-    (tmp_path / "config").mkdir()
+    (tmp_path / "config").mkdir(parents=True)
     (tmp_path / "config" / "all.yaml").write_text(text)
     notify_path = str(tmp_path / "notify.sock")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -126,6 +128,7 @@ async def running(
         log_level="info",
         poll_interval=poll,
         settle=0.05,
+        state_dir=str(state_dir) if state_dir else None,
     )
     notifier = Notifier({"NOTIFY_SOCKET": notify_path, **(environ or {})})
     daemon = Daemon(options, announcers=build, notifier=notifier, bfd=bfd)
@@ -366,3 +369,17 @@ async def test_watchdog_pings_from_the_loop(tmp_path: Path) -> None:
             return sum(1 for n in seen if n == {"WATCHDOG": "1"}) >= 2
 
         await h.until(pinged_twice, timeout=3)
+
+
+async def test_allocations_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with running(tmp_path / "one", dump(pool(), l2(), service("b")), state_dir=state) as h:
+        assert h.fake.l2_ips == ["192.0.2.200"]
+    assert json.loads((state / f"allocations-{NODE}.json").read_text()) == {"default/b": ["192.0.2.200"]}
+    # "a" sorts first and would take .200 from a fresh allocation; after the restart "b" keeps it.
+    text = dump(pool(), l2(), service("a"), service("b"))
+    async with running(tmp_path / "two", text, state_dir=state) as h:
+        by_service = {a.service: str(a.address) for a in h.fake.states[-1].l2}
+        assert by_service == {"default/a": "192.0.2.201", "default/b": "192.0.2.200"}
+    async with running(tmp_path / "fresh", text) as h:
+        assert {a.service: str(a.address) for a in h.fake.states[-1].l2}["default/a"] == "192.0.2.200"
