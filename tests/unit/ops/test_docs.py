@@ -37,3 +37,51 @@ def test_every_metric_family_is_documented_with_its_type_and_labels() -> None:
 @pytest.mark.parametrize("level", list(LOG_LEVELS))
 def test_every_log_level_is_documented(level: str) -> None:
     assert f"| `{level}` |" in (DOCS / "logging.md").read_text()
+
+
+# Views the troubleshooting guide may cite although no code serves them yet; the guide marks each one
+# "pending" in the same line. Remove an entry when its view lands.
+PENDING_VIEWS = {"bfd peers"}
+
+
+def served_views(tmp_path: Path) -> set[str]:
+    """Every view name the daemon and the announcers it can run would serve (constructed, not started)."""
+    from lbd.config import Membership
+    from lbd.daemon.core import DaemonCore
+    from lbd.daemon.views import DaemonViews, Status
+    from lbd.metrics import Metrics
+    from lbd.net.bgp_announcer import BgpAnnouncer
+    from lbd.net.l2_announcer import L2Announcer
+    from lbd.net.membership_udp import MembershipService
+
+    metrics = Metrics(process_metrics=False)
+    sources = [
+        BgpAnnouncer(node="n", metrics=metrics, state_dir=tmp_path),
+        L2Announcer(node="n", metrics=metrics),
+        MembershipService(node="n", settings=Membership(), metrics=None, on_change=lambda _: None),
+    ]
+    names = set(DaemonViews(DaemonCore("n", lambda: 0.0), Status("n", (), 0.0)).views())
+    for source in sources:
+        names |= set(source.views())
+    return names
+
+
+def test_troubleshooting_cites_only_views_that_exist_or_are_marked_pending(tmp_path: Path) -> None:
+    served = served_views(tmp_path)
+    text = (DOCS / "troubleshooting.md").read_text()
+    cited: dict[str, str] = {}
+    for line in text.splitlines():
+        for command in re.findall(r"`lbd status ([^`]*)`", line):
+            # The view is the lower-case words; an argument (ADDRESS, [PREFIX], 203.0.113.200/30) follows.
+            words = []
+            for word in command.split():
+                if not re.fullmatch(r"[a-z][a-z0-9-]*", word):
+                    break
+                words.append(word)
+            cited[" ".join(words)] = line
+    assert {"config", "bgp summary", "bgp neighbor", "bgp routes", "l2", "members"} <= set(cited)
+    for view, line in cited.items():
+        if view in PENDING_VIEWS:
+            assert "pending" in line, line
+        else:
+            assert view in served, (view, sorted(served))
