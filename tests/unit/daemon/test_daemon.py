@@ -21,7 +21,7 @@ from lbd.control.server import View
 from lbd.daemon.announcer import Announcer
 from lbd.daemon.daemon import Daemon, Options, StartupError
 from lbd.daemon.health import CHECK, FAILURES, INTERVAL
-from lbd.daemon.wiring import Wiring
+from lbd.daemon.wiring import BackgroundService, Wiring
 from lbd.net.bfd_manager import BFDManager
 from lbd.reconcile import DesiredState
 from lbd.sdnotify import Notifier
@@ -107,6 +107,7 @@ async def running(
     bfd: BFDManager | None = None,
     environ: Mapping[str, str] | None = None,
     state_dir: Path | None = None,
+    services: Callable[[Wiring], list[BackgroundService]] = lambda _w: [],
 ) -> AsyncIterator[Harness]:
     (tmp_path / "config").mkdir(parents=True)
     (tmp_path / "config" / "all.yaml").write_text(text)
@@ -131,7 +132,8 @@ async def running(
         state_dir=str(state_dir) if state_dir else None,
     )
     notifier = Notifier({"NOTIFY_SOCKET": notify_path, **(environ or {})})
-    daemon = Daemon(options, announcers=build, notifier=notifier, bfd=bfd)
+    # No background services: membership would bind its UDP port in the test runner's namespace.
+    daemon = Daemon(options, announcers=build, services=services, notifier=notifier, bfd=bfd)
     task = asyncio.create_task(daemon.run())
     harness = Harness(tmp_path, daemon, fakes, notify)
     try:
@@ -180,9 +182,8 @@ async def test_invalid_initial_config_refuses_to_start(tmp_path: Path) -> None:
     bad = pool()
     bad["spec"]["addresses"] = ["nonsense"]
     (tmp_path / "c.yaml").write_text(dump(bad))
-    daemon = Daemon(
-        Options(paths=(str(tmp_path / "c.yaml"),), node=NODE, socket=str(tmp_path / "s"), metrics="off")
-    )
+    options = Options(paths=(str(tmp_path / "c.yaml"),), node=NODE, socket=str(tmp_path / "s"), metrics="off")
+    daemon = Daemon(options, announcers=lambda _w: [], services=lambda _w: [])
     with capture_logs() as logs, pytest.raises(StartupError):
         await daemon.run()
     rejected = [e for e in logs if e["event"] == "configRejected"]
@@ -383,3 +384,37 @@ async def test_allocations_survive_a_restart(tmp_path: Path) -> None:
         assert by_service == {"default/a": "192.0.2.201", "default/b": "192.0.2.200"}
     async with running(tmp_path / "fresh", text) as h:
         assert {a.service: str(a.address) for a in h.fake.states[-1].l2}["default/a"] == "192.0.2.200"
+
+
+class FakeMembership:
+    """A background service that reports members through the wiring's callback and serves a view."""
+
+    def __init__(self, wiring: Wiring, journal: list[str]) -> None:
+        self.report = wiring.on_members
+        self.journal = journal
+
+    async def start(self) -> None:
+        self.journal.append("start")
+
+    async def close(self) -> None:
+        self.journal.append("close")
+
+    def views(self) -> Mapping[str, View]:
+        return {"members": lambda _args: ["node-a", "node-b"]}
+
+
+async def test_background_services_feed_live_nodes(tmp_path: Path) -> None:
+    journal: list[str] = []
+    made: list[FakeMembership] = []
+
+    def services(w: Wiring) -> list[BackgroundService]:
+        made.append(FakeMembership(w, journal))
+        return list(made)
+
+    text = dump(pool(), l2(), *(service(f"s{i}") for i in range(8)))
+    async with running(tmp_path, text, services=services) as h:
+        assert journal == ["start"]
+        assert await h.query("members") == ["node-a", "node-b"]
+        made[0].report(frozenset({"node-a", "node-b"}))
+        await h.until(lambda: len(h.fake.l2_ips) < 8)
+    assert journal == ["start", "close"]
