@@ -20,7 +20,8 @@ class AdjRibOut:
         self.desired: dict[Prefix, Route] = {}
         self.sent: dict[Prefix, Route] = {}
         self._dirty: set[Prefix] = set()
-        self._full = False
+        # True until the table has been sent in full on the current session (and before any session).
+        self._full = True
         # The last table given to `replace`, in order: a caller passing the same Route objects again
         # (with a few replaced) is diffed by identity, without hashing every prefix.
         self._last: list[Route] = []
@@ -28,6 +29,11 @@ class AdjRibOut:
     def replace(self, routes: Iterable[Route]) -> None:
         """Make `routes` (one per prefix) the whole desired table; only entries that differ become dirty."""
         table = list(routes)
+        if self._full:
+            # Everything goes out when the session comes up anyway: no per-prefix diff needed.
+            self.desired = {r.prefix: r for r in table}
+            self._last = table if len(self.desired) == len(table) else []
+            return
         last = self._last
         if len(table) == len(last):
             moved = [i for i, (new, old) in enumerate(zip(table, last, strict=True)) if new is not old]

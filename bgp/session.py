@@ -40,7 +40,7 @@ from bgp.events import (
     RoutesNotSent,
     StateChanged,
 )
-from bgp.families import IPV4_UNICAST, SUPPORTED_FAMILIES, Address, Family, Prefix, family_of
+from bgp.families import IPV4_UNICAST, IPV6_UNICAST, SUPPORTED_FAMILIES, Address, Family, Prefix, family_of
 from bgp.fsm import FSM_SUBCODE, Action, Input, State, Transition, transition
 from bgp.messages import Keepalive, Message, Notification, Open, RouteRefresh
 from bgp.packing import PathPolicy, end_of_rib, pack_updates, pack_withdrawals
@@ -605,21 +605,33 @@ class Session:
         return PathPolicy(cfg.local_as, cfg.ebgp, v4 if _usable(v4) else None, hops6)
 
     def _sendable(self, routes: list[Route]) -> list[Route]:
-        """Routes this session can announce; the others are reported once per flush with the reason."""
+        """Routes this session can announce; the others are reported once per flush with the reason.
+
+        Families and next hops are fixed for the life of a session, so a route that was sendable stays so.
+        """
         conn, policy = self._established, self._policy
         assert conn is not None and conn.negotiated is not None and policy is not None
+        families = conn.negotiated.families
+        # Why each IP version cannot be sent, or None when it can.
+        blocked: dict[int, str | None] = {4: None, 6: None}
+        if IPV4_UNICAST not in families:
+            blocked[4] = "address family IPv4 unicast not negotiated with the peer"
+        elif policy.next_hop_v4 is None:
+            blocked[4] = "no usable IPv4 next hop (set next_hop_v4)"
+        if IPV6_UNICAST not in families:
+            blocked[6] = "address family IPv6 unicast not negotiated with the peer"
+        elif not policy.next_hops_v6:
+            blocked[6] = "no usable global IPv6 next hop (set next_hop_v6)"
+        if blocked[4] is None and blocked[6] is None:
+            return routes
         ok: list[Route] = []
         withheld: dict[str, list[Prefix]] = {}
         for r in routes:
-            fam = family_of(r.prefix)
-            if fam not in conn.negotiated.families:
-                withheld.setdefault(f"address family {fam} not negotiated with the peer", []).append(r.prefix)
-            elif r.prefix.version == 4 and policy.next_hop_v4 is None:
-                withheld.setdefault("no usable IPv4 next hop (set next_hop_v4)", []).append(r.prefix)
-            elif r.prefix.version == 6 and not policy.next_hops_v6:
-                withheld.setdefault("no usable global IPv6 next hop (set next_hop_v6)", []).append(r.prefix)
-            else:
+            reason = blocked[r.prefix.version]
+            if reason is None:
                 ok.append(r)
+            else:
+                withheld.setdefault(reason, []).append(r.prefix)
         for reason, prefixes in withheld.items():
             self._events.append(RoutesNotSent(tuple(prefixes), reason))
         return ok
@@ -629,10 +641,7 @@ class Session:
         if conn is None or self._policy is None or not self._rib.pending():
             return
         announce, withdraw = self._rib.take_changes()
-        # A route that cannot be sent any more must be withdrawn if the peer has an older version of it.
         sendable = self._sendable(announce)
-        kept = {r.prefix for r in sendable}
-        withdraw += [r.prefix for r in announce if r.prefix not in kept and r.prefix in self._rib.sent]
         for data in pack_withdrawals(withdraw):
             self._out.append((conn.conn_id, data))
             self._counts["updates_sent"] += 1
