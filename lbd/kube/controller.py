@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from lbd.allocator import ALLOCATED_FROM_POOL, Assignment, State
+from lbd.allocator import ALLOCATED_FROM_POOL, AllocationResult, Assignment, State
+from lbd.allocator.addresses import PoolSpace, Span
 from lbd.allocator.inputs import is_ours
-from lbd.config import ConfigError
+from lbd.config import Config, ConfigError, IPAddressPool
 from lbd.config.model import IPAddress
 from lbd.kube.api import NOT_FOUND, RETRYABLE, KubeApi
 from lbd.kube.events import WARNING, EventRecorder, ObjectRef
@@ -43,6 +43,7 @@ from lbd.kube.reflector import ApiStatusError
 from lbd.kube.resources import SERVICES
 from lbd.kube.sources import ConfigUpdate, KubeSources
 from lbd.kube.store import Obj
+from lbd.metrics import Sample
 from lbd.reconcile import Snapshot, allocate_snapshot
 
 log = structlog.get_logger("lbd.kube.controller")
@@ -68,19 +69,23 @@ def ingress_ips(service: Obj) -> list[str]:
     return [str(i["ip"]) for i in ingress if isinstance(i, dict) and i.get("ip")]
 
 
-def with_annotation(service: Obj, pool: str | None) -> Obj | None:
-    """The Service with the pool annotation set (or removed for None); None when already so."""
-    meta = service.setdefault("metadata", {})
-    annotations: dict[str, Any] = dict(meta.get("annotations") or {})
-    before = dict(annotations)
-    annotations.pop(LEGACY_ALLOCATED_FROM_POOL, None)
+def _annotations_for(service: Obj, pool: str | None) -> dict[str, Any] | None:
+    """The Service's annotations with the pool annotation set (removed for None); None when already so."""
+    current: dict[str, Any] = (service.get("metadata") or {}).get("annotations") or {}
+    annotations = {k: v for k, v in current.items() if k != LEGACY_ALLOCATED_FROM_POOL}
     if pool is None:
         annotations.pop(ALLOCATED_FROM_POOL, None)
     else:
         annotations[ALLOCATED_FROM_POOL] = pool
-    if annotations == before:
+    return None if annotations == current else annotations
+
+
+def with_annotation(service: Obj, pool: str | None) -> Obj | None:
+    """The Service with the pool annotation set (or removed for None); None when already so."""
+    annotations = _annotations_for(service, pool)
+    if annotations is None:
         return None
-    meta["annotations"] = annotations
+    service.setdefault("metadata", {})["annotations"] = annotations
     return service
 
 
@@ -114,6 +119,7 @@ class ControllerRole:
         self.passes = 0
         self.writes = 0
         self._previous: dict[str, tuple[IPAddress, ...]] = {}
+        self._last: tuple[Config, AllocationResult] | None = None
         self._reported: dict[str, _Verdict] = {}
         self._reported_config: int | None = None
         self._wake = asyncio.Event()
@@ -132,6 +138,22 @@ class ControllerRole:
 
     def on_stopped(self) -> None:
         self.leading = False
+        self._last = None
+
+    def metric_samples(self) -> list[Sample]:
+        """MetalLB's allocator gauges, from the leader's last pass (a standby reports none)."""
+        if self._last is None:
+            return []
+        config, allocations = self._last
+        in_use: dict[str, set[IPAddress]] = {name: set() for name in config.pools}
+        for a in allocations.services:
+            if a.state is State.ALLOCATED and a.pool in in_use:
+                in_use[a.pool].update(a.addresses)
+        out: list[Sample] = []
+        for name, pool in sorted(config.pools.items()):
+            out.append(Sample("metallb_allocator_addresses_total", {"pool": name}, pool_capacity(pool)))
+            out.append(Sample("metallb_allocator_addresses_in_use_total", {"pool": name}, len(in_use[name])))
+        return out
 
     def wake(self) -> None:
         self._wake.set()
@@ -190,6 +212,7 @@ class ControllerRole:
             previous=self._previous,
         )
         allocations = allocate_snapshot(snapshot)
+        self._last = (config, allocations)
         self._previous = {a.key: a.addresses for a in allocations.services if a.state is State.ALLOCATED}
         store = self.sources.informers.store(SERVICES)
         ok = True
@@ -245,13 +268,13 @@ class ControllerRole:
         meta = obj["metadata"]
         namespace, name = meta.get("namespace") or "default", meta["name"]
         current = obj
-        if with_annotation(copy.deepcopy(obj), pool) is not None:
+        if _annotations_for(obj, pool) is not None:
             current = await self.api.update(
                 SERVICES, namespace, name, lambda o: with_annotation(o, pool), current=obj
             )
             self.writes += 1
             log.info("kube service annotated", service=f"{namespace}/{name}", pool=pool)
-        if with_ingress(copy.deepcopy(current), ips) is not None:
+        if ingress_ips(current) != ips:
             await self.api.update(
                 SERVICES, namespace, name, lambda o: with_ingress(o, ips), status=True, current=current
             )
@@ -268,6 +291,14 @@ class ControllerRole:
             if obj is None:
                 continue
             self.events.record(ObjectRef.of(obj), WARNING, INVALID_CONFIG, _config_message(error))
+
+
+def pool_capacity(pool: IPAddressPool) -> int:
+    """Usable addresses of a pool (avoidBuggyIPs leaves out .0 and .255), as the allocator counts them."""
+    space = PoolSpace(
+        pool.name, tuple(Span.between(r.first, r.last) for r in pool.addresses), pool.avoid_buggy_ips
+    )
+    return space.capacity(4) + space.capacity(6)
 
 
 def _config_message(error: ConfigError) -> str:

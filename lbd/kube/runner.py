@@ -135,6 +135,8 @@ class KubeRunner:
                 on_started=self.controller.on_started,
                 on_stopped=self.controller.on_stopped,
             )
+            if metrics is not None:
+                metrics.add_provider(self.controller.metric_samples)
         if options.speaker:
             assert options.node is not None
             recorder = EventRecorder(self.api, "metallb-speaker", options.node)
@@ -156,6 +158,8 @@ class KubeRunner:
                 debounce=options.debounce,
                 retry_delay=options.retry_delay,
             )
+            if metrics is not None:
+                metrics.add_provider(self.speaker.metric_samples)
 
     def _namespaced_store(self, kind: ResourceKind) -> ObjectStore:
         return self.informers.store(kind, self.options.namespace)

@@ -38,6 +38,7 @@ from lbd.kube.events import NORMAL, EventRecorder, ObjectRef
 from lbd.kube.resources import SERVICES
 from lbd.kube.sources import KubeSources
 from lbd.kube.status_objects import StatusPublisher, desired_statuses
+from lbd.metrics import Sample
 from lbd.reconcile import DesiredState, Snapshot, desired_state
 
 log = structlog.get_logger("lbd.kube.speaker")
@@ -123,6 +124,15 @@ class SpeakerRole:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def metric_samples(self) -> list[Sample]:
+        """metallb_speaker_announced: what this node announces (desired state, as MetalLB's)."""
+        out: list[Sample] = []
+        for (service, protocol), addresses in sorted(self._announced.items()):
+            for ip in addresses:
+                labels = {"ip": str(ip), "node": self.node, "protocol": protocol, "service": service}
+                out.append(Sample("metallb_speaker_announced", labels, 1.0))
+        return out
 
     def start(self) -> None:
         if self._task is None:

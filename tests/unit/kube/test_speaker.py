@@ -12,6 +12,7 @@ from kubernetes_asyncio.client import ApiClient
 from lbd.config import Config
 from lbd.kube.liveness import speaker_pods
 from lbd.kube.runner import KubeOptions, KubeRunner, Liveness
+from lbd.metrics import Metrics
 from lbd.reconcile import DesiredState
 from tests.kube_emulator import KubeEmulator
 from tests.unit.kube.objects import (
@@ -65,6 +66,7 @@ async def lbd(
     *,
     controller: bool = True,
     liveness: Liveness = "nodes",
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[KubeRunner]:
     options = KubeOptions(
         namespace=NS,
@@ -78,7 +80,7 @@ async def lbd(
         debounce=0.01,
         retry_delay=0.1,
     )
-    runner = KubeRunner(client, options, announcers=[recorder], interfaces=lambda: ("eth0",))
+    runner = KubeRunner(client, options, announcers=[recorder], interfaces=lambda: ("eth0",), metrics=metrics)
     await runner.start()
     try:
         yield runner
@@ -107,9 +109,22 @@ async def test_l2_service_is_announced_with_event_and_status(
     kube_emulator.create(service("web"))
     kube_emulator.create(endpoints("web", "n1"))
     recorder = Recorder()
-    async with lbd(api_client, recorder):
+    metrics = Metrics(process_metrics=False)
+    async with lbd(api_client, recorder, metrics=metrics):
         await eventually(lambda: recorder.l2 == ["198.51.100.10"], what="L2 announcement")
         await eventually(lambda: node_assigned(kube_emulator, "web"), what="nodeAssigned")
+        samples = metrics.samples()
+        (announced,) = samples["metallb_speaker_announced"]
+        assert announced.labels == {
+            "ip": "198.51.100.10",
+            "node": "n1",
+            "protocol": "layer2",
+            "service": "default/web",
+        }
+        assert [(s.labels, s.value) for s in samples["metallb_allocator_addresses_in_use_total"]] == [
+            ({"pool": "blue"}, 1)
+        ]
+        assert [s.value for s in samples["metallb_allocator_addresses_total"]] == [1]
         assert node_assigned(kube_emulator, "web") == ['announcing from node "n1" with protocol "layer2"']
         (status,) = await eventually(lambda: statuses(kube_emulator, "ServiceL2Status"), what="status")
         assert status["metadata"]["name"].startswith("l2-")
