@@ -11,21 +11,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, ip_address
 
-from bgp.attributes import AS_TRANS, min_as
-from bgp.capabilities import (
-    Capability,
-    FourOctetAs,
-    GracefulRestart,
-    GrFamily,
-    Multiprotocol,
-    RouteRefreshCap,
-    encode_capability,
-)
 from bgp.codec import CodecContext, Inbound, MessageReader, UpdateResult, encode
 from bgp.config import OPEN_SENT_HOLD_TIME, SessionConfig
-from bgp.errors import BgpError, CeaseSubcode, ErrorCode, OpenSubcode
+from bgp.errors import BgpError, CeaseSubcode, ErrorCode
 from bgp.events import (
     CloseConnection,
     ConnectRequested,
@@ -40,9 +30,10 @@ from bgp.events import (
     RoutesNotSent,
     StateChanged,
 )
-from bgp.families import IPV4_UNICAST, IPV6_UNICAST, SUPPORTED_FAMILIES, Address, Family, Prefix, family_of
+from bgp.families import IPV4_UNICAST, IPV6_UNICAST, Address, Family, Prefix, family_of
 from bgp.fsm import FSM_SUBCODE, Action, Input, State, Transition, transition
 from bgp.messages import Keepalive, Message, Notification, Open, RouteRefresh
+from bgp.negotiation import local_open, path_policy, plain, validate_open
 from bgp.packing import PathPolicy, end_of_rib, pack_updates, pack_withdrawals
 from bgp.ribout import AdjRibOut
 from bgp.route import Route
@@ -98,23 +89,6 @@ class _Conn:
         self.keepalive_time = 0.0
         self.peer_open: Open | None = None
         self.negotiated: Negotiated | None = None
-
-
-def _plain(addr: Address) -> Address:
-    """An IPv4-mapped IPv6 address (from a dual-stack socket) as the IPv4 address it is."""
-    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-def _usable(addr: Address | None) -> bool:
-    # Never announce an unspecified, loopback, multicast or mapped next hop: the peer could not use it.
-    return addr is not None and not (
-        addr.is_unspecified
-        or addr.is_loopback
-        or addr.is_multicast
-        or (isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None)
-    )
 
 
 class Session:
@@ -198,7 +172,7 @@ class Session:
             # restarted gets its session back without waiting for our backoff.
             self._base_deadline = None
             self._base_input(now, Input.START_PASSIVE, "peer connected during the idle hold")
-        conn = _Conn(conn_id, _plain(local_addr), _plain(remote_addr), outbound, self._base)
+        conn = _Conn(conn_id, plain(local_addr), plain(remote_addr), outbound, self._base)
         refuse = ""
         if not outbound and not self.config.accept_inbound:
             refuse = "inbound connections not accepted"
@@ -361,7 +335,7 @@ class Session:
             if action is Action.STOP_RETRY:
                 self._base_deadline = None
             elif action is Action.SEND_OPEN:
-                self._send(conn, self._local_open())
+                self._send(conn, local_open(self.config, self._restarting))
                 conn.hold_deadline = now + OPEN_SENT_HOLD_TIME
             elif action is Action.SEND_KEEPALIVE:
                 self._send(conn, Keepalive())
@@ -438,18 +412,6 @@ class Session:
         self._send(conn, notification)
         self._events.append(NotificationSent(conn.conn_id, notification, reason))
 
-    def _local_open(self) -> Open:
-        cfg = self.config
-        caps: list[Capability] = [Multiprotocol(afi, safi) for afi, safi in sorted(cfg.families)]
-        caps += [RouteRefreshCap(), FourOctetAs(cfg.local_as)]
-        gr = cfg.graceful_restart
-        if gr.enabled:
-            # RFC 4724 §3: F bit set because forwarding to the services (kube-proxy, nodes) survives an lbd
-            # restart; without it the peer would drop our routes at once (§4.2).
-            fams = tuple(GrFamily(afi, safi, True) for afi, safi in sorted(cfg.families))
-            caps.append(GracefulRestart(self._restarting, gr.restart_time, fams))
-        return Open(min_as(cfg.local_as), cfg.hold_time, cfg.router_id, tuple(caps))
-
     def _receive(self, now: float, conn: _Conn, msg: Inbound) -> None:
         self._count(msg, "received")
         if isinstance(msg, Open):
@@ -472,7 +434,7 @@ class Session:
             self._conn_input(now, conn, Input.OPEN_OK)  # not in the table for this state: FSM error
             return
         try:
-            negotiated = self._validate_open(msg)
+            negotiated = validate_open(self.config, msg)
         except BgpError as err:
             self._conn_input(now, conn, Input.MESSAGE_ERROR, error=err, reason=err.reason)
             return
@@ -515,58 +477,13 @@ class Session:
         inbound = other if conn.outbound else conn
         return outbound if local_id < remote_id else inbound
 
-    def _validate_open(self, msg: Open) -> Negotiated:
-        """RFC 4271 §6.2 semantic checks; capabilities per RFC 5492, RFC 6793, RFC 4760."""
-        cfg = self.config
-        four = next((c.asn for c in msg.capabilities if isinstance(c, FourOctetAs)), None)
-        peer_as = four if four is not None else msg.my_as
-        if four is not None and four > 0xFFFF and msg.my_as != AS_TRANS:
-            # RFC 6793 §4.2.1: a NEW speaker with a 4-octet AS puts AS_TRANS into My Autonomous System.
-            raise BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, b"", "My AS is not AS_TRANS")
-        if cfg.dynamic_asn == "internal":
-            ok = peer_as == cfg.local_as
-        elif cfg.dynamic_asn == "external":
-            ok = peer_as != cfg.local_as
-        else:
-            ok = peer_as == cfg.peer_as
-        if not ok:
-            raise BgpError(
-                ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_PEER_AS, b"", f"peer AS {peer_as} not expected"
-            )
-        if msg.hold_time in (1, 2):
-            reason = f"hold time {msg.hold_time}"
-            raise BgpError(ErrorCode.OPEN_MESSAGE, OpenSubcode.UNACCEPTABLE_HOLD_TIME, b"", reason)
-        # RFC 6286 §2.2: zero, or our own identifier from an internal peer.
-        if int(msg.bgp_id) == 0 or (msg.bgp_id == cfg.router_id and not cfg.ebgp):
-            raise BgpError(
-                ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER, b"", f"BGP id {msg.bgp_id}"
-            )
-        mp = {(c.afi, c.safi) for c in msg.capabilities if isinstance(c, Multiprotocol)}
-        # RFC 4760 §8: a peer that sends no multiprotocol capability speaks IPv4 unicast only.
-        peer_families = mp or {IPV4_UNICAST}
-        families = frozenset(peer_families & cfg.families & SUPPORTED_FAMILIES)
-        if not families:
-            # RFC 5492 §5: Unsupported Capability, data = the capabilities we need.
-            ours = b"".join(encode_capability(Multiprotocol(a, s)) for a, s in sorted(cfg.families))
-            raise BgpError(
-                ErrorCode.OPEN_MESSAGE, OpenSubcode.UNSUPPORTED_CAPABILITY, ours, "no common family"
-            )
-        return Negotiated(
-            peer_as=peer_as,
-            peer_id=str(msg.bgp_id),
-            four_octet_as=four is not None,
-            families=families,
-            route_refresh=any(isinstance(c, RouteRefreshCap) for c in msg.capabilities),
-            peer_graceful_restart=next((c for c in msg.capabilities if isinstance(c, GracefulRestart)), None),
-        )
-
     # -- routes -------------------------------------------------------------------------------------------
 
     def _establish(self, conn: _Conn) -> None:
         assert conn.negotiated is not None and conn.peer_open is not None
         self._established = conn
         self._failures = 0
-        self._policy = self._path_policy(conn)
+        self._policy = path_policy(self.config, conn.local_addr)
         self._events.append(
             Established(
                 conn.conn_id,
@@ -586,23 +503,6 @@ class Session:
             self._out.append((conn.conn_id, end_of_rib(family)))
             self._counts["updates_sent"] += 1
         self._restarting = False
-
-    def _path_policy(self, conn: _Conn) -> PathPolicy:
-        cfg = self.config
-        local = conn.local_addr
-        v4: IPv4Address | None = local if isinstance(local, IPv4Address) else cfg.next_hop_v4
-        glob: IPv6Address | None = cfg.next_hop_v6
-        link_local: IPv6Address | None = cfg.next_hop_v6_link_local
-        if isinstance(local, IPv6Address):
-            if local.is_link_local:
-                link_local = local
-            else:
-                glob = local
-        hops6: tuple[IPv6Address, ...] = ()
-        if glob is not None and _usable(glob) and not glob.is_link_local:
-            with_ll = link_local is not None and _usable(link_local) and not cfg.multihop
-            hops6 = (glob, link_local) if with_ll and link_local is not None else (glob,)
-        return PathPolicy(cfg.local_as, cfg.ebgp, v4 if _usable(v4) else None, hops6)
 
     def _sendable(self, routes: list[Route]) -> list[Route]:
         """Routes this session can announce; the others are reported once per flush with the reason.
@@ -670,4 +570,4 @@ class Session:
 
 def parse_address(text: str) -> Address:
     """Helper for adapters and tests: an address from a socket's string form, mapped IPv4 unwrapped."""
-    return _plain(ip_address(text))
+    return plain(ip_address(text))
