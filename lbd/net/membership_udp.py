@@ -47,6 +47,10 @@ log = structlog.get_logger("lbd.membership")
 # DSCP CS6 (network control): heartbeats should not wait behind bulk traffic in a congested queue.
 TOS_CS6 = 0xC0
 _RECV_BUFFER = 1 << 20
+# Larger than any datagram of ours (MAX_RELAYS keeps them under 1280 bytes): a longer one is not ours.
+_DATAGRAM_MAX = 2048
+# Datagrams read per wake-up, so a flood on the port cannot keep the loop from everything else.
+_MAX_BATCH = 256
 
 
 class MembershipService:
@@ -68,7 +72,7 @@ class MembershipService:
         self._on_event = on_event
         self._timers = Timers(settings.heartbeat_interval, settings.failure_timeout)
         self._core: Membership | None = None
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._mapped = False
@@ -86,7 +90,8 @@ class MembershipService:
         if peers:
             sock = _bind(self._settings.bind_address, self._settings.bind_port, peers_v6=_any_v6(peers))
             self._mapped = sock.family == socket.AF_INET6
-            self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+            self._sock = sock
+            loop.add_reader(sock.fileno(), self._readable)
         # Wall clock in microseconds: grows across restarts, so peers see a new incarnation.
         self._core = Membership(
             self._node, peers, key, self._timers, loop.time(), incarnation=time.time_ns() // 1000
@@ -113,9 +118,10 @@ class MembershipService:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
         log.info("membership stopped", node=self._node)
 
     async def close(self) -> None:
@@ -130,12 +136,33 @@ class MembershipService:
 
     # --- event loop side -------------------------------------------------------------------------
 
-    def _datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        core = self._core
-        if core is None:
-            return
-        core.datagram_received(data, (str(addr[0]), int(addr[1])), asyncio.get_running_loop().time())
-        self._pump()
+    def _readable(self) -> None:
+        if self._receive():
+            self._pump()
+
+    def _receive(self) -> bool:
+        """Feed the engine every datagram waiting in the socket; True if there was any.
+
+        All of them, not one per wake-up as asyncio's datagram transport reads: after a stall of this
+        loop, asyncio runs reader callbacks before expired timers, so every heartbeat that arrived
+        meanwhile is counted before the failure timer judges anyone silent."""
+        core, sock = self._core, self._sock
+        if core is None or sock is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        got = False
+        for _ in range(_MAX_BATCH):
+            try:
+                data, addr = sock.recvfrom(_DATAGRAM_MAX)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # ICMP port unreachable from a stopped peer, reported on the next call: expected.
+                log.debug("membership receive failed", error=str(exc))
+                continue
+            core.datagram_received(data, (str(addr[0]), int(addr[1])), now)
+            got = True
+        return got
 
     def _fire(self) -> None:
         self._timer = None
@@ -171,13 +198,14 @@ class MembershipService:
             self._deadline = deadline
 
     def _send(self, core: Membership) -> None:
-        transport = self._transport
+        sock = self._sock
         for data, (host, port) in core.datagrams_to_send():
-            if transport is None:
+            if sock is None:
                 continue
             target = f"::ffff:{host}" if self._mapped and ":" not in host else host
             try:
-                transport.sendto(data, (target, port))
+                # A full send buffer drops this one datagram; heartbeats are periodic and relayed.
+                sock.sendto(data, (target, port))
             except OSError as exc:
                 log.debug("membership send failed", peer=host, error=str(exc))
 
@@ -245,18 +273,6 @@ class MembershipService:
             yield Sample("lbd_membership_member_down_events_total", labels, float(m.counters.downs))
         for drop in Drop:
             yield Sample("lbd_membership_datagrams_dropped_total", {"reason": drop.value}, core.drops[drop])
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, service: MembershipService) -> None:
-        self._service = service
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self._service._datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a stopped peer: expected while it is down.
-        log.debug("membership socket error", error=str(exc))
 
 
 def load_key(settings: MembershipSettings) -> bytes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
@@ -120,3 +122,30 @@ def test_key_file(tmp_path: Path) -> None:
         load_key(Settings(key_file=str(path)))
     with pytest.raises(ValueError, match="shared key"):
         load_key(Settings())
+
+
+async def test_a_stalled_loop_reads_waiting_heartbeats_before_judging() -> None:
+    # b and c run in a thread of their own, so they keep sending while a's loop is blocked.
+    nodes = cluster()
+    others = asyncio.new_event_loop()
+    thread = threading.Thread(target=others.run_forever, daemon=True)
+    thread.start()
+    try:
+        started = [asyncio.run_coroutine_threadsafe(nodes[n].service.start(), others) for n in ("b", "c")]
+        await nodes["a"].service.start()
+        for future in started:
+            future.result(timeout=5)
+        await wait(lambda: nodes["a"].service.live() == frozenset(NAMES))
+        # Four failure timeouts (60 ms each) without running a's loop at all.
+        time.sleep(0.24)
+        await asyncio.sleep(0.1)
+        assert nodes["a"].changes[-1] == frozenset(NAMES)
+        view = nodes["a"].service.views()["members"]({})
+        assert [m["downs"] for m in view["members"]] == [0, 0]
+    finally:
+        await nodes["a"].service.stop()
+        for n in ("b", "c"):
+            asyncio.run_coroutine_threadsafe(nodes[n].service.stop(), others).result(timeout=5)
+        others.call_soon_threadsafe(others.stop)
+        thread.join(5)
+        others.close()
