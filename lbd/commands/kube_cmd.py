@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from lbd.config import Config
+from lbd.config import Config, Membership, load_paths
 from lbd.logsetup import LOG_LEVELS, configure
 from lbd.net.bfd_manager import BFDManager
 from lbd.reconcile import DesiredState
@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="label selector of the speaker pods (with --liveness pods)",
     )
     parser.add_argument(
+        "--membership-config",
+        metavar="PATH",
+        help="files with this node's lbd.io/v1alpha1 NodeConfig: its membership settings replace "
+        "--liveness (live speakers from lbd's membership protocol, as MetalLB's memberlist)",
+    )
+    parser.add_argument(
         "--no-status-objects",
         action="store_true",
         help="do not publish ServiceL2Status / ServiceBGPStatus objects",
@@ -93,6 +99,7 @@ async def _main(args: argparse.Namespace) -> int:
     from lbd.kube.runner import KubeOptions, KubeRunner, default_identity
     from lbd.metrics import Metrics
     from lbd.metrics_http import start_metrics_server
+    from lbd.net.membership_udp import MembershipService
 
     both = not (args.controller or args.speaker)
     node = args.node or os.environ.get("NODE_NAME") or os.environ.get("METALLB_NODE_NAME")
@@ -124,7 +131,25 @@ async def _main(args: argparse.Namespace) -> int:
             node=node, metrics=metrics, bfd=bfd, membership=None, on_members=lambda _: None, standalone=False
         )
         announcers = [_BfdStarter(bfd), *build_announcers(wiring)]
-    runner = KubeRunner(client, options, announcers=announcers, metrics=metrics)
+    membership: MembershipService | None = None
+    if options.speaker and args.membership_config:
+        assert node is not None
+        membership = MembershipService(
+            node=node,
+            settings=_membership_settings(args.membership_config, node, options.namespace),
+            metrics=metrics,
+            # Every change of the live set makes the speaker recompute its L2 elections.
+            on_change=lambda _members: runner.wake(),
+        )
+    runner = KubeRunner(
+        client,
+        options,
+        announcers=announcers,
+        metrics=metrics,
+        live_nodes=membership.live if membership is not None else None,
+    )
+    if membership is not None:
+        await membership.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -143,10 +168,23 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         log.info("kubeStopping")
         await runner.stop()
+        if membership is not None:
+            await membership.stop()
         await client.close()
         if metrics_runner is not None:
             await metrics_runner.cleanup()
     return 0
+
+
+def _membership_settings(path: str, node: str, namespace: str) -> Membership:
+    result = load_paths([path], namespace=namespace)
+    config = result.config
+    if config is None:
+        raise ValueError(f"{path}: " + "; ".join(str(e) for e in result.errors))
+    node_config = config.node_config(node)
+    if node_config is None:
+        raise ValueError(f"{path}: no NodeConfig for node {node!r}")
+    return node_config.membership
 
 
 class _BfdStarter:

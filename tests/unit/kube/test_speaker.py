@@ -281,3 +281,30 @@ async def test_invalid_config_keeps_the_last_good_announcements(
             lambda: [e for e in kube_emulator.list_objects("v1", "Event") if e["reason"] == "InvalidConfig"]
         )
         assert recorder.l2 == ["198.51.100.10"]
+
+
+async def test_membership_live_set_replaces_pod_liveness(
+    kube_emulator: KubeEmulator, api_client: ApiClient
+) -> None:
+    for name in ("n1", "n2", "n3"):
+        kube_emulator.create(node(name))
+        kube_emulator.create(endpoints("web", name))
+        kube_emulator.create(speaker_pod(name))
+    kube_emulator.create(pool("blue", "198.51.100.10/32"))
+    kube_emulator.create(l2("l2"))
+    kube_emulator.create(service("web", ingress=("198.51.100.10",)))
+    members = {"n1", "n2"}  # n3's speaker pod is ready, but membership says it is gone
+    recorder = Recorder()
+    options = KubeOptions(namespace=NS, controller=False, node="n1", reflector=FAST, debounce=0.01)
+    runner = KubeRunner(api_client, options, announcers=[recorder], live_nodes=lambda: frozenset(members))
+    await runner.start()
+    try:
+        await eventually(lambda: recorder.states, what="a push")
+        decision = recorder.states[-1].service("default/web")
+        assert decision is not None and decision.l2 is not None
+        assert sorted(decision.l2.candidates) == ["n1", "n2"]
+        members.discard("n2")
+        runner.wake()
+        await eventually(lambda: recorder.l2 == ["198.51.100.10"], what="n1 alone owns it")
+    finally:
+        await runner.stop()
