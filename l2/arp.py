@@ -16,6 +16,8 @@ from l2.ethernet import BROADCAST, ETHERTYPE_ARP, HEADER, HEADER_LENGTH, ZERO_MA
 # RFC 826 "Packet format": ar$hrd, ar$pro, ar$hln, ar$pln, ar$op, ar$sha, ar$spa, ar$tha, ar$tpa.
 _BODY = struct.Struct("!HHBBH6s4s6s4s")
 LENGTH = _BODY.size
+# Where ar$tpa sits in an Ethernet frame, for a lookup before decoding.
+TARGET_IP = slice(HEADER_LENGTH + 24, HEADER_LENGTH + 28)
 # RFC 826 ar$hrd: 1 is Ethernet (IANA ARP hardware type); ar$pro takes the EtherType of IPv4.
 _HTYPE_ETHERNET = 1
 _PTYPE_IPV4 = 0x0800

@@ -22,6 +22,8 @@ NEXT_HEADER_ICMPV6 = 58
 # RFC 4861 §4.3 and §4.4: type, code, checksum, 32 bits of flags/reserved, target address.
 _MESSAGE = struct.Struct("!BBHI16s")
 MESSAGE_LENGTH = _MESSAGE.size
+# Where the target address sits in an Ethernet frame (no extension headers), for a lookup before decoding.
+TARGET = slice(HEADER_LENGTH + IPV6_LENGTH + 8, HEADER_LENGTH + IPV6_LENGTH + 24)
 # RFC 4861 §7.1.1 / §7.1.2: "The IP Hop Limit field has a value of 255, i.e., the packet could not
 # possibly have been forwarded by a router."
 HOP_LIMIT = 255

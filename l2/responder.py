@@ -110,6 +110,9 @@ class _State:
     owned: dict[IPAddress, Owned] = field(default_factory=dict)
     interfaces: dict[str, Interface] = field(default_factory=dict)
     answers: dict[tuple[IPAddress, str], _Answer] = field(default_factory=dict)
+    # (interface, packed address) -> answer: the receive path looks the target up in the raw frame
+    # before decoding anything, since most ARP and NDP on a segment is about other addresses.
+    by_target: dict[tuple[str, bytes], _Answer] = field(default_factory=dict)
 
 
 class Responder:
@@ -215,6 +218,7 @@ class Responder:
             self._events.append(AnswerStarted(owned.address, interface.name, interface.mac))
             self._gratuitous(answer)
             self._advance(answer, now)
+        self._state.by_target = {(name, address.packed): a for (address, name), a in answers.items()}
 
     def _why_stopped(self, key: tuple[IPAddress, str]) -> str:
         address, name = key
@@ -263,6 +267,8 @@ class Responder:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
     def _receive_arp(self, name: str, frame: bytes) -> None:
+        if self._state.by_target.get((name, frame[arp.TARGET_IP])) is None:
+            return
         packet = arp.decode_frame(frame)
         if isinstance(packet, arp.ArpDrop):
             self._drop(packet)
@@ -281,6 +287,8 @@ class Responder:
         counters.responses += 1
 
     def _receive_ndp(self, name: str, frame: bytes) -> None:
+        if self._state.by_target.get((name, frame[ndp.TARGET])) is None:
+            return
         packet = ndp.decode_frame(frame)
         if isinstance(packet, ndp.NdpDrop):
             self._drop(packet)
