@@ -231,9 +231,12 @@ def test_takeover_moves_existing_entry_without_the_client_asking(lab: Lab, famil
     assert resolve(seg.client, vip) == old.mac
     capture = Capture(lab, seg.client, "eth0", "arp or icmp6").start()
     if family == 4:
-        # Linux ignores a plain ARP reply for an entry updated less than `locktime` (1 s) ago: the
-        # first answer wins. This is why takeover must use the gratuitous form.
+        # Linux ignores a plain ARP reply for an entry updated less than `locktime` ago (the first
+        # answer wins, net/ipv4/arp.c arp_process); only a gratuitous packet overrides it. A 5 s
+        # locktime (default 1 s) puts the whole takeover below inside the lock, with a wide margin.
+        seg.client.sysctl(ipv4__neigh__eth0__locktime=500)
         seg.client.ip("neigh", "replace", vip, "dev", "eth0", "lladdr", old.mac, "nud", "reachable")
+        locked = time.monotonic()
         plain_reply(other.ns, vip, "203.0.113.1", seg.client.mac("eth0"))
         time.sleep(0.2)
         assert neigh_mac(seg.client, vip) == old.mac
@@ -244,6 +247,8 @@ def test_takeover_moves_existing_entry_without_the_client_asking(lab: Lab, famil
         lambda: neigh_mac(seg.client, vip) == new.mac, 2, 0.01, lambda: f"entry: {neigh(seg.client, vip)}"
     )
     moved = time.monotonic() - started
+    if family == 4:
+        assert time.monotonic() - locked < 5.0, "the takeover was not inside the lock time"
     time.sleep(BURST_DONE)
     pcap = capture.stop()
     # The client asked nothing: its only ND/ARP frames are none at all.
