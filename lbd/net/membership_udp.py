@@ -228,39 +228,49 @@ class MembershipService:
 
     # --- status and metrics ----------------------------------------------------------------------
 
-    def _view(self, _args: Mapping[str, Any]) -> dict[str, Any]:
+    def _view(self, _args: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One row per member, then one for this node (its incarnation, and the drops of datagrams that
+        name no member). Times in milliseconds: `last_heard_ms` on any path, `last_direct_ms` directly."""
         core = self._core
         if core is None:
-            return {"node": self._node, "members": [], "dropped": {}}
+            return []
         now = asyncio.get_running_loop().time()
-        return {
-            "node": self._node,
-            "incarnation": core.incarnation,
-            "heartbeatInterval": self._timers.interval,
-            "failureTimeout": self._timers.failure_timeout,
-            "members": [
-                {
-                    "name": m.name,
-                    "address": m.address,
-                    "port": m.port,
-                    "state": m.state.value,
-                    "incarnation": m.incarnation,
-                    "lastHeard": _ms(m.silent),
-                    "lastHeardDirect": _ms(m.silent_direct),
-                    "rttMs": _ms(m.rtt),
-                    "received": m.counters.received,
-                    "sent": m.counters.sent,
-                    "probes": m.counters.probes_sent,
-                    "answers": m.counters.answers_sent,
-                    "replays": m.counters.replays,
-                    "badMac": m.counters.bad_mac,
-                    "suspicions": m.counters.suspicions,
-                    "downs": m.counters.downs,
-                }
-                for m in core.members(now)
-            ],
-            "dropped": {drop.value: n for drop, n in core.drops.items()},
-        }
+        rows: list[dict[str, Any]] = [
+            {
+                "name": m.name,
+                "address": m.address,
+                "port": m.port,
+                "state": m.state.value,
+                "incarnation": m.incarnation,
+                "last_heard_ms": _ms(m.silent),
+                "last_direct_ms": _ms(m.silent_direct),
+                "rtt_ms": _ms(m.rtt),
+                "received": m.counters.received,
+                "sent": m.counters.sent,
+                "probes": m.counters.probes_sent,
+                "answers": m.counters.answers_sent,
+                "suspicions": m.counters.suspicions,
+                "downs": m.counters.downs,
+                "replays": m.counters.replays,
+                "bad_mac": m.counters.bad_mac,
+            }
+            for m in core.members(now)
+        ]
+        rows.append(
+            {
+                "name": self._node,
+                "address": str(self._settings.bind_address),
+                "port": self._settings.bind_port,
+                "state": "self",
+                "incarnation": core.incarnation,
+                "replays": core.drops[Drop.REPLAY],
+                "bad_mac": core.drops[Drop.BAD_MAC],
+                "unknown_source": core.drops[Drop.UNKNOWN_SOURCE],
+                "malformed": core.drops[Drop.MALFORMED],
+                "wrong_identity": core.drops[Drop.WRONG_IDENTITY],
+            }
+        )
+        return rows
 
     def _samples(self) -> Iterable[Sample]:
         core = self._core
