@@ -26,7 +26,7 @@ import structlog
 from aiohttp import web
 
 from lbd.allocator.requests import State
-from lbd.config import DEFAULT_NAMESPACE, Config, ParseResult, load_paths
+from lbd.config import DEFAULT_NAMESPACE, Config, NodeConfig, ParseResult, load_paths
 from lbd.control import ControlServer
 from lbd.control.client import DEFAULT_SOCKET
 from lbd.daemon.announcer import Announcer, StatusSource
@@ -109,6 +109,7 @@ class Daemon:
         self._wake = asyncio.Event()
         self._reload = self._dirty = self._stopping = False
         self._bfd_started = False
+        self._started_with = NodeConfig("", options.node)
         self._metrics_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._allocations: dict[str, tuple[str, ...]] = {}
@@ -187,6 +188,7 @@ class Daemon:
             except OSError as exc:
                 raise StartupError(f"metrics address {metrics}: {exc}") from exc
         await self._start_bfd_if_needed(config)
+        self._started_with = node_config or NodeConfig("", self.options.node)
         wiring = Wiring(
             node=self.options.node,
             metrics=self.metrics,
@@ -275,7 +277,25 @@ class Daemon:
         node_config = self.core.node_config
         if self.options.log_level is None and node_config is not None:
             configure(node_config.log_level.value)
+        self._warn_start_only(node_config)
         self.mark_dirty()
+
+    def _warn_start_only(self, node_config: NodeConfig | None) -> None:
+        """Settings read once at start: say so when a reload changes them, instead of ignoring it."""
+        before, now = self._started_with, node_config or NodeConfig("", self.options.node)
+        fields = {
+            "controlSocket": (before.control_socket, now.control_socket),
+            "metricsAddress": (before.metrics_address, now.metrics_address),
+            "membership": (before.membership, now.membership),
+        }
+        # A command-line option overrides the NodeConfig: a change there changes nothing.
+        if self.options.socket is not None:
+            del fields["controlSocket"]
+        if self.options.metrics is not None:
+            del fields["metricsAddress"]
+        for name, (old, new) in fields.items():
+            if old != new:
+                log.warning("restartNeeded", field=f"NodeConfig spec.{name}", node=self.options.node)
 
     def _accept(self, result: ParseResult, *, initial: bool) -> bool:
         errors = self.core.offer(result)

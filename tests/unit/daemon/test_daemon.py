@@ -418,3 +418,16 @@ async def test_background_services_feed_live_nodes(tmp_path: Path) -> None:
         made[0].report(frozenset({"node-a", "node-b"}))
         await h.until(lambda: len(h.fake.l2_ips) < 8)
     assert journal == ["start", "close"]
+
+
+async def test_reload_warns_about_start_only_settings(tmp_path: Path) -> None:
+    node = {"apiVersion": "lbd.io/v1alpha1", "kind": "NodeConfig", "metadata": {"name": NODE}}
+    async with running(tmp_path, dump(pool(), l2(), service("web"), {**node, "spec": {}})) as h:
+        # --metrics and --socket are given (running() sets both): only membership counts here.
+        spec = {"metricsAddress": "127.0.0.1:9999", "membership": {"bindPort": 7000}}
+        h.write(dump(pool(), l2(), service("web"), {**node, "spec": spec}))
+        with capture_logs() as logs:
+            h.daemon.request_reload()
+            await h.until(lambda: h.daemon.core.store.generation == 2)
+    warned = [e for e in logs if e["event"] == "restartNeeded"]
+    assert [e["field"] for e in warned] == ["NodeConfig spec.membership"]
