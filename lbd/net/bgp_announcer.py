@@ -118,12 +118,13 @@ class BgpAnnouncer:
         return self._speaker
 
     async def apply(self, config: Config, desired: DesiredState) -> None:
-        if not self._started:
+        names = [p.peer for p in desired.bgp]
+        settings, problems = peer_settings(config, self._node, names)
+        if settings and not self._started:
+            # Listen on the BGP port only once there is a peer: a node without BGP binds nothing.
             self._started = True
             await self._speaker.start()
             self._marker_task = asyncio.get_running_loop().create_task(self._refresh_marker())
-        names = [p.peer for p in desired.bgp]
-        settings, problems = peer_settings(config, self._node, names)
         self._report(problems)
         for name in [n for n in self._status if n not in settings]:
             # Metrics come from a provider over the live drivers: a removed peer's series just end.
