@@ -19,6 +19,7 @@ from lbd.config import Membership
 from lbd.daemon.announcer import Announcer
 from lbd.metrics import Metrics
 from lbd.net.bfd_manager import BFDManager
+from lbd.net.bgp_announcer import BgpAnnouncer
 from lbd.net.l2_announcer import L2Announcer
 from lbd.net.local_delivery import LocalDeliveryAnnouncer
 from lbd.net.membership_udp import MembershipService
@@ -52,6 +53,7 @@ def build_announcers(w: Wiring) -> list[Announcer]:
         # Off under Kubernetes, where kube-proxy makes the nodes accept VIP traffic.
         announcers.append(LocalDeliveryAnnouncer(node=w.node))
     announcers.append(L2Announcer(node=w.node, metrics=w.metrics))
+    announcers.append(BgpAnnouncer(node=w.node, metrics=w.metrics, bfd=w.bfd))
     return announcers
 
 
