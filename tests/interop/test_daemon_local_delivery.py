@@ -115,6 +115,11 @@ def status(socket: Path, *view: str) -> Any:
     return json.loads(out.stdout)
 
 
+def human_status(socket: Path, view: str) -> str:
+    argv = [PYTHON, "-m", "lbd.cli", "status", view, "--socket", str(socket)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True, cwd=REPO).stdout
+
+
 def global_addrs(ns: Netns, ifname: str) -> set[str]:
     links = ns.ip_json("-j", "addr", "show", "dev", ifname) if ifname in links_of(ns) else []
     return {a["local"] for link in links for a in link.get("addr_info", []) if a.get("scope") == "global"}
@@ -194,6 +199,12 @@ def test_local_delivery_health_reload_and_stop(lab: Lab) -> None:
         message="web healthy",
     )
     assert status(socket, "local-delivery")["addresses"] == [vip4, vip6]
+    # The human tables of every view render (the responder's own `l2` view among them).
+    for view in ("summary", "services", "config", "l2", "local-delivery", "members"):
+        text = human_status(socket, view)
+        print(f"$ lbd status {view}\n{text}")
+        assert text.strip()
+    assert vip4 in human_status(socket, "l2") and vip6 in human_status(socket, "services")
 
     # On the VIPs' LAN the responder answers and a plain client connects.
     for vip in (vip4, vip6):
