@@ -6,6 +6,8 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from l2 import BURST, AnswerStarted, AnswerStopped, Interface, Owned, Responder, arp, ndp
 from l2.ethernet import BROADCAST, parse_mac
@@ -234,3 +236,68 @@ def test_loopback_and_non_broadcast() -> None:
 def test_burst_must_start_at_zero() -> None:
     with pytest.raises(ValueError, match="starts at 0"):
         Responder((0.1, 0.2))
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+VIPS = (VIP, OTHER, VIP6, IPv6Address("2001:db8:ffff::2"))
+LINKS = st.sampled_from(
+    [
+        ETH0,
+        ETH1,
+        replace(ETH0, up=False),
+        replace(ETH1, carrier=False),
+        replace(ETH0, mac=CLIENT_MAC),
+        replace(ETH1, link_local=None),
+        replace(ETH0, enslaved=True),
+    ]
+)
+OWNED = st.builds(
+    Owned,
+    st.sampled_from(VIPS),
+    st.just("ns/a"),
+    st.lists(st.sampled_from(["eth0", "eth1", "eth9"]), max_size=2).map(tuple),
+    st.booleans(),
+)
+STEP = st.one_of(
+    st.tuples(st.just("owned"), st.lists(OWNED, max_size=3)),
+    st.tuples(st.just("links"), st.lists(LINKS, max_size=2, unique_by=lambda i: i.name)),
+    st.tuples(st.just("timer"), st.floats(0, 2)),
+    st.tuples(st.just("frame"), st.sampled_from([who_has(VIP), who_has(OTHER), solicit(VIP6)])),
+    st.tuples(st.just("junk"), st.binary(max_size=90)),
+)
+
+
+@given(st.lists(STEP, max_size=25))
+def test_only_owned_vips_on_eligible_selected_links_are_ever_answered(
+    steps: list[tuple[str, object]],
+) -> None:
+    r = Responder()
+    now = 0.0
+    for kind, value in steps:
+        now += 0.01
+        if kind == "owned":
+            r.set_owned(value, now)  # type: ignore[arg-type]
+        elif kind == "links":
+            r.set_interfaces(value, now)  # type: ignore[arg-type]
+        elif kind == "timer":
+            now += value  # type: ignore[operator]
+            r.handle_timer(now)
+        else:
+            for name in ("eth0", "eth1"):
+                r.receive(name, value, now)  # type: ignore[arg-type]
+        owned = {o.address: o for o in r.owned}
+        answering = {(a.owned.address, a.interface) for a in r.answering()}
+        for transmit in r.transmits():
+            packet = arp.decode_frame(transmit.frame)
+            address = packet.sender_ip if isinstance(packet, arp.ArpPacket) else None
+            if address is None:
+                advert = ndp.decode_frame(transmit.frame)
+                assert isinstance(advert, ndp.NdpPacket) and advert.kind is ndp.Kind.ADVERTISEMENT
+                address = advert.target
+            assert (address, transmit.interface) in answering
+        for address, name in answering:
+            o = owned[address]
+            assert o.all_interfaces or name in o.interfaces
+        timer = r.get_timer()
+        assert timer is None or timer > now - 1e-9
