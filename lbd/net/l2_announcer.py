@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from l2 import AnswerStarted, Interface, Owned, Responder, Transmit
+from l2 import AnswerStarted, AnswerStopped, Interface, Owned, Responder, Transmit
 from l2.ethernet import format_mac
 from lbd.config import Config
 from lbd.control.server import View
@@ -147,20 +147,22 @@ class L2Announcer:
             self._pump()
 
     def _pump(self) -> None:
-        """After any input change: log events, open/close ports, send, fix memberships, re-arm."""
+        """After any input change: log, close/open ports, send, fix memberships, re-arm the timer."""
         responder = self._responder
+        events = responder.events()
+        for event in events:
+            if isinstance(event, AnswerStopped):
+                log.info(
+                    "stopAnswering", ip=str(event.address), interface=event.interface, reason=event.reason
+                )
         self._sync_ports()
-        for event in responder.events():
+        for event in events:
             if isinstance(event, AnswerStarted):
                 log.info(
                     "gratuitousAnnounce",
                     ip=str(event.address),
                     interface=event.interface,
                     mac=format_mac(event.mac),
-                )
-            else:
-                log.info(
-                    "stopAnswering", ip=str(event.address), interface=event.interface, reason=event.reason
                 )
         for transmit in responder.transmits():
             self._send(transmit)
