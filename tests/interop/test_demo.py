@@ -32,6 +32,31 @@ def demo_leftovers(pid: int) -> list[str]:
     return found
 
 
+def test_demo_passes_and_cleans_up() -> None:
+    require_tools("vtysh", "zebra", "bgpd", "bfdd", "arping")
+    proc = subprocess.Popen(
+        [*LBD, "demo", "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=150)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    lines = out.splitlines()
+    assert "[ok] FRR: BGP session with lbd (192.0.2.2) Established" in lines
+    assert (
+        "[ok] FRR received 198.51.100.10/32 from 192.0.2.2 (AS path 64500): "
+        "communities 64500:100 no-export, large communities 64500:1:2"
+    ) in lines
+    assert "[ok] FRR: BFD peer 192.0.2.2 up (receive 100 ms, transmit 100 ms, multiplier 3)" in lines
+    assert any(line.startswith("[ok] client: arping 192.0.2.200 answered by") for line in lines), out
+    assert any(line.startswith("[ok] client: ip neigh 192.0.2.200 lladdr") for line in lines), out
+    assert "$ lbd status" in lines
+    assert not any(line.startswith("[FAIL]") for line in lines), out
+    assert lines[-1].startswith("demo passed: ")
+    assert demo_leftovers(proc.pid) == []
+
+
 def test_interrupted_demo_removes_everything() -> None:
     require_tools("vtysh", "zebra", "bgpd", "bfdd", "arping")
     proc = subprocess.Popen(
