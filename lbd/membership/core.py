@@ -241,11 +241,11 @@ class Membership:
         for m in self._members:
             if not m.state.live:
                 continue
-            silent = now - m.last_heard
-            if silent >= t.failure_timeout:
+            # The same sums as in get_timer, so a timer armed for a deadline always finds it due.
+            if now >= m.last_heard + t.failure_timeout:
                 self._input(m, Input.FAILURE_TIMEOUT, now)
                 continue
-            if silent >= t.suspect_after and m.state is MemberState.ALIVE:
+            if now >= m.last_heard + t.suspect_after and m.state is MemberState.ALIVE:
                 self._input(m, Input.SUSPECT_TIMEOUT, now)
             if now >= self._probe_due(m):
                 self._send(m, now, answer=True)
@@ -349,8 +349,8 @@ class Membership:
     def _relayed(self, sender: _Member, relays: tuple[Relay, ...], now: float) -> None:
         for r in relays:
             m = self._by_id.get(r.member)
-            # Only the incarnation we proven ourselves: a newer one must contact us directly.
-            if m is None or m is sender or r.incarnation != m.proven_inc:
+            # Only about an incarnation we proved fresh ourselves: a new one must contact us directly.
+            if m is None or m is sender or m.proven_inc == 0 or r.incarnation != m.proven_inc:
                 continue
             at = now - r.age_us / _US
             m.last_relay = max(m.last_relay, at)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from lbd.membership import Drop, Kind, MemberState, Message, decode, encode, member_id
+from lbd.membership import Drop, Kind, MemberState, Message, Relay, decode, encode, member_id
 from tests.unit.membership.sim import KEY, Cluster
 
 NAMES = ["a", "b", "c"]
@@ -135,3 +135,27 @@ def test_echo_hold_saturates() -> None:
     message = Message(Kind.HEARTBEAT, False, b"\0" * 8, b"\1" * 8, 1, 1, 1, 1, 2**40)
     assert decode(encode(message, KEY), KEY).echo_hold_us == 2**32 - 1
     assert struct.calcsize("!I") == 4
+
+
+def test_relays_cannot_bring_up_a_member_never_heard() -> None:
+    cluster = Cluster(NAMES)
+    cluster.kill("c")
+    cluster.run_for(1.0)
+    a, b = cluster.engine("a"), cluster.engine("b")
+    # b (trusted, holding the key) claims to hear c, which a never heard: incarnation 0 or any other.
+    for incarnation in (0, 12345):
+        relay = Relay(member_id("c"), incarnation, 0)
+        message = Message(
+            Kind.HEARTBEAT,
+            False,
+            member_id("b"),
+            member_id("a"),
+            b.incarnation,
+            2**40 + incarnation,
+            a.incarnation,
+            0,
+            0,
+            (relay,),
+        )
+        cluster.inject("b", "a", encode(message, KEY))
+    assert "c" not in a.live()
