@@ -37,11 +37,17 @@ class AdjRibOut:
         last = self._last
         if len(table) == len(last):
             moved = [i for i, (new, old) in enumerate(zip(table, last, strict=True)) if new is not old]
-            if all(table[i].prefix == last[i].prefix for i in moved):
+            if all(table[i].prefix is last[i].prefix or table[i].prefix == last[i].prefix for i in moved):
+                # Same prefixes in the same order: compare the attribute tuples only (C-level, cheap).
                 for i in moved:
-                    if table[i] != last[i]:
-                        self.desired[table[i].prefix] = table[i]
-                        self._dirty.add(table[i].prefix)
+                    fresh, prior = table[i], last[i]
+                    if (
+                        fresh.communities != prior.communities
+                        or fresh.large_communities != prior.large_communities
+                        or fresh.local_pref != prior.local_pref
+                    ):
+                        self.desired[fresh.prefix] = fresh
+                        self._dirty.add(fresh.prefix)
                 self._last = table
                 return
         new = {r.prefix: r for r in table}

@@ -105,8 +105,11 @@ def test_ribout_diffs_by_identity_by_prefix_and_incrementally() -> None:
     # An equal but new object changes nothing.
     rib.replace([Route(p[0]), Route(p[1], communities=(5,))])
     assert not rib.pending()
+    rib.replace([Route(p[0], local_pref=7), Route(p[1], communities=(5,))])
+    assert rib.take_changes() == ([Route(p[0], local_pref=7)], [])
+    rib.mark_sent([Route(p[0], local_pref=7)])
     # A different set of prefixes: dictionary path, one added and one gone.
-    rib.replace([Route(p[0]), Route(p[2])])
+    rib.replace([Route(p[0], local_pref=7), Route(p[2])])
     announce, withdraw = rib.take_changes()
     assert announce == [Route(p[2])] and withdraw == [p[1]]
     rib.mark_sent(announce)
