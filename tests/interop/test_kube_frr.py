@@ -132,7 +132,8 @@ def test_service_route_reaches_frr_survives_api_outage_and_is_withdrawn(
     seed = tmp_path / "objects.json"
     seed.write_text(json.dumps(_objects(link.ip(2), pool.prefix)))
     kubeconfig = tmp_path / "kubeconfig"
-    emulator_args = ["--port", "6443", "--load", str(seed), "--kubeconfig", str(kubeconfig)]
+    emulator_args = ["--port", "6443", "--crds", str(REPO / "deploy" / "crds.yaml"), "--load", str(seed)]
+    emulator_args += ["--kubeconfig", str(kubeconfig)]
     api = lab.spawn(
         me,
         [PYTHON, "-m", "tests.kube_emulator", *emulator_args, "--bookmark-interval", "1"],

@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.kube_emulator.server import KubeEmulator
 
 
@@ -20,6 +22,8 @@ async def _serve(args: argparse.Namespace) -> None:
         bookmark_interval=args.bookmark_interval,
     )
     await emulator.start()
+    for path in args.crds:
+        emulator.install_crds(d for d in yaml.safe_load_all(Path(path).read_text()) if d)
     for path in args.load:
         for obj in json.loads(Path(path).read_text()):
             emulator.create(obj)
@@ -39,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--history", type=int, default=1000, help="watch events retained")
     parser.add_argument("--bookmark-interval", type=float, default=60.0)
     parser.add_argument("--kubeconfig", help="write a kubeconfig pointing at the emulator here")
+    parser.add_argument(
+        "--crds", action="append", default=[], help="YAML file of CustomResourceDefinitions to enforce"
+    )
     parser.add_argument("--load", action="append", default=[], help="JSON file: a list of objects to create")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):

@@ -18,13 +18,14 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from tests.kube_emulator.crds import crd_validators
 from tests.kube_emulator.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from tests.kube_emulator.resources import BUILTIN_GROUPS, Registry, ResourceType
 from tests.kube_emulator.selectors import SelectorError, field_selector, label_selector
@@ -197,6 +198,17 @@ class KubeEmulator:
         """`validator(obj)` returns field error messages; any makes the write fail with 422."""
         rt, _ = self._type_for(api_version, kind)
         self.storage.validators.setdefault(rt.key, []).append(validator)
+
+    def install_crds(self, docs: Iterable[Obj]) -> int:
+        """Validate custom resources against these CustomResourceDefinitions' schemas (422 on a
+        refused write); returns how many kinds got a schema."""
+        count = 0
+        for (group, kind), validator in crd_validators(docs).items():
+            for rt in self.registry.types:
+                if rt.group == group and rt.kind == kind:
+                    self.storage.validators.setdefault(rt.key, []).append(validator)
+                    count += 1
+        return count
 
     # ---- fault injection
 

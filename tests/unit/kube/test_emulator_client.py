@@ -413,19 +413,24 @@ async def test_dropped_watch_is_seen_by_the_client(
 async def test_validators_and_delete_preconditions(
     api_client: ApiClient, kube_emulator: KubeEmulator
 ) -> None:
-    def needs_addresses(obj: dict[str, Any]) -> list[str]:
-        if obj.get("spec", {}).get("addresses"):
+    def needs_communities(obj: dict[str, Any]) -> list[str]:
+        if obj.get("spec", {}).get("communities"):
             return []
-        return ["spec.addresses: Required value"]
+        return ["spec.communities: Required value"]
 
-    kube_emulator.add_validator("metallb.io/v1beta1", "IPAddressPool", needs_addresses)
+    # Community's CRD schema (installed by the fixture) accepts an empty spec; this validator does not.
+    kube_emulator.add_validator("metallb.io/v1beta1", "Community", needs_communities)
     custom = client.CustomObjectsApi(api_client)
+    empty = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "Community",
+        "metadata": {"name": "c", "namespace": NS},
+        "spec": {},
+    }
     with pytest.raises(ApiException) as info:
-        await custom.create_namespaced_custom_object(
-            "metallb.io", "v1beta1", NS, "ipaddresspools", _pool("p", [])
-        )
+        await custom.create_namespaced_custom_object("metallb.io", "v1beta1", NS, "communities", empty)
     assert _status(info.value)["details"]["causes"] == [
-        {"reason": "FieldValueInvalid", "message": "spec.addresses: Required value"}
+        {"reason": "FieldValueInvalid", "message": "spec.communities: Required value"}
     ]
 
     v1 = client.CoreV1Api(api_client)

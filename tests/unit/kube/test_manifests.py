@@ -236,3 +236,25 @@ def test_role_bindings_tie_each_service_account_to_its_roles() -> None:
         (workload,) = _docs(DEPLOY / name)
         assert workload["kind"] == kind
         assert workload["spec"]["template"]["spec"]["serviceAccountName"] == name.split(".")[0]
+
+
+async def test_emulator_enforces_the_crd_schemas(api_client: Any) -> None:
+    from kubernetes_asyncio import client
+
+    custom = client.CustomObjectsApi(api_client)
+    bad = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BFDProfile",
+        "metadata": {"name": "slow", "namespace": "metallb-system"},
+        "spec": {"receiveInterval": 5},
+    }
+    with pytest.raises(client.ApiException) as refused:
+        await custom.create_namespaced_custom_object(
+            "metallb.io", "v1beta1", "metallb-system", "bfdprofiles", bad
+        )
+    assert refused.value.status == 422
+    assert "spec.receiveInterval" in str(refused.value.body)
+    bad["spec"] = {"receiveInterval": 10}
+    await custom.create_namespaced_custom_object(
+        "metallb.io", "v1beta1", "metallb-system", "bfdprofiles", bad
+    )
