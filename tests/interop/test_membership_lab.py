@@ -142,8 +142,9 @@ def test_kill_minus_nine_is_seen_within_the_failure_timeout(lab: Lab, tmp_path: 
     killed_at = trio.kill9("n3")
     for observer in ("n1", "n2"):
         detected = trio.first(observer, "down", "n3", killed_at) - killed_at
-        # Its last heartbeat left at most one interval before the kill, so no earlier than 100 ms.
-        assert FAILURE_TIMEOUT - INTERVAL - 0.01 <= detected <= FAILURE_TIMEOUT + MARGIN, detected
+        # Its last heartbeat left at most one interval before the kill (plus however late n3's loop ran
+        # that timer), so not much earlier than 100 ms: silence, not an error report, took it out.
+        assert FAILURE_TIMEOUT - INTERVAL - 0.05 <= detected <= FAILURE_TIMEOUT + MARGIN, detected
     trio.wait_live(("n1", "n2"), {"n1", "n2"})
     old = trio["n1"].events("up", "n3")[-1]["incarnation"]
     # A restart is a new incarnation, greater than the old one, and is live again at once.
