@@ -62,3 +62,49 @@ async def test_speaker_without_a_node_name_is_refused(kubeconfig: Path) -> None:
     _, stderr = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert b"needs the node name" in stderr
+
+
+async def test_killed_leader_process_is_replaced_by_the_standby(
+    kube_emulator: KubeEmulator, kubeconfig: Path
+) -> None:
+    kube_emulator.create(pool("blue", "198.51.100.40/31"))
+    base = ["kube", "--controller", "--kubeconfig", str(kubeconfig), "--namespace", NS, "--metrics", "off"]
+    timers = ["--lease-duration", "2", "--renew-deadline", "1", "--retry-period", "0.2"]
+    procs = {
+        name: await asyncio.create_subprocess_exec(
+            *LBD, *base, *timers, "--identity", name, stdout=asyncio.subprocess.DEVNULL
+        )
+        for name in ("one", "two")
+    }
+    try:
+        holder = await eventually(lambda: _holder(kube_emulator), timeout=20, what="a leader")
+        kube_emulator.create(service("first"))
+        await eventually(lambda: ingress_ips(kube_emulator.get("v1", "Service", "first", "default")), 20)
+        procs[holder].kill()  # SIGKILL: no release, the standby must wait for the lease to run out
+        await procs[holder].wait()
+        standby = "two" if holder == "one" else "one"
+        await eventually(lambda: _holder(kube_emulator) == standby, timeout=10, what="takeover")
+        kube_emulator.create(service("second"))
+        ips = await eventually(
+            lambda: ingress_ips(kube_emulator.get("v1", "Service", "second", "default")), 20
+        )
+        assert ips == ["198.51.100.41"]
+
+        def writers() -> set[str]:
+            events = kube_emulator.list_objects("v1", "Event", "default")
+            return {e["reportingInstance"] for e in events if e["reason"] == "IPAllocated"}
+
+        await eventually(lambda: writers() == {holder, standby}, what="each leader's IPAllocated event")
+    finally:
+        for proc in procs.values():
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+def _holder(emulator: KubeEmulator) -> str | None:
+    try:
+        lease = emulator.get("coordination.k8s.io/v1", "Lease", "lbd-controller", NS)
+    except Exception:
+        return None
+    return lease["spec"].get("holderIdentity") or None
