@@ -125,3 +125,30 @@ def test_client_side() -> None:
     assert checks.neighbour([entry], "192.0.2.200", LBD_MAC).ok
     assert not checks.neighbour([{**entry, "lladdr": "02:00:00:00:00:09"}], "192.0.2.200", LBD_MAC).ok
     assert not checks.neighbour([{"dst": "192.0.2.200", "state": ["FAILED"]}], "192.0.2.200", LBD_MAC).ok
+
+
+def test_demo_without_its_tools_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lbd.demo import DemoOptions, run_demo, scenario
+
+    monkeypatch.setattr(scenario.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(scenario.shutil, "which", lambda tool: None)
+    said: list[str] = []
+    assert run_demo(DemoOptions(config=DEMO), said.append) == 2
+    assert said[0].startswith(
+        "lbd demo needs: root (namespaces, veths and FRR need it), ip (package iproute2)"
+    )
+    assert "arping (package arping)" in said[0]
+    assert said[1] == "run `bash scripts/bootstrap.sh demo` as root to install everything"
+
+
+def test_demo_with_a_config_that_does_not_fit_builds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lbd.demo import DemoOptions, run_demo, scenario
+
+    monkeypatch.setattr(scenario, "missing_requirements", list)
+    said: list[str] = []
+    assert run_demo(DemoOptions(config=tmp_path), said.append) == 2
+    (line,) = said
+    assert line.startswith("lbd demo: ")
+    assert "has no .yaml, .yml or .json files" in line
