@@ -181,9 +181,11 @@ class LeaderElector:
                 await asyncio.sleep(s.retry_period)
                 if await self.try_acquire_or_renew():
                     renewed = loop.time()
+                elif self.observer.held_by_other(loop.time()):
+                    break  # someone else holds it now (we were partitioned): stop at once
                 elif loop.time() - renewed >= s.renew_deadline:
                     break
-            self._log.warning("kube lease not renewed within the deadline, stopping leading")
+            self._log.warning("kube lease lost, stopping leading", holder=self.observer.record)
             self._stop_leading()
 
     def _stop_leading(self) -> None:

@@ -195,3 +195,31 @@ async def test_sources_parse_only_referenced_secrets_and_cache_the_world(
         assert sources.stale and sources.config_store.current is config
     finally:
         await informers.stop()
+
+
+async def test_leader_steps_down_at_once_when_another_holds_the_lease(
+    kube_emulator: KubeEmulator, api_client: ApiClient
+) -> None:
+    events: list[str] = []
+    settings = LeaseSettings(lease_duration=30, renew_deadline=20.0, retry_period=0.05)
+    elector = LeaderElector(
+        KubeApi(api_client),
+        NS,
+        "taken",
+        "a",
+        settings,
+        on_started=lambda: events.append("started"),
+        on_stopped=lambda: events.append("stopped"),
+    )
+    elector.start()
+    try:
+        await eventually(lambda: elector.leading, what="leading")
+        # Someone overwrites the lease (an operator, or a candidate that saw it expire during a partition).
+        lease = kube_emulator.get("coordination.k8s.io/v1", "Lease", "taken", NS)
+        lease["spec"]["holderIdentity"] = "b"
+        kube_emulator.replace(lease)
+        # Long before the 20 s renew deadline.
+        await eventually(lambda: not elector.leading, timeout=2.0, what="stepping down")
+        assert events == ["started", "stopped"]
+    finally:
+        await elector.stop()
