@@ -302,3 +302,38 @@ def test_link_down_then_up(lab: Lab, family: int) -> None:
     burst = arp_replies(pcap, vip) if family == 4 else advertisements(pcap, vip)
     assert burst.get(owner.mac) == 5
     assert (arping(seg.client, "eth0", vip) if family == 4 else ndisc6(seg.client, "eth0", vip)) == owner.mac
+
+
+# An NS from an ICMPv6 socket (the kernel fills in the checksum) with a chosen hop limit; prints
+# "answered" when a solicited NA for the target comes back within a second (the takeover burst's
+# unsolicited NAs do not count).
+SOLICIT = """
+import socket, struct, sys, select
+target, hops = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, hops)
+mac = bytes.fromhex(open("/sys/class/net/eth0/address").read().strip().replace(":", ""))
+packed = socket.inet_pton(socket.AF_INET6, target)
+group = "ff02::1:ff" + packed[13:].hex()[:2] + ":" + packed[14:].hex()
+ns = struct.pack("!BBHI", 135, 0, 0, 0) + packed + bytes((1, 1)) + mac
+s.sendto(ns, (group, 0, 0, socket.if_nametoindex("eth0")))
+while select.select([s], [], [], 1.0)[0]:
+    data = s.recv(256)
+    if data[0] == 136 and data[4] & 0x40 and data[8:24] == packed:
+        print("answered")
+        break
+"""
+
+
+def test_solicitations_not_at_hop_limit_255_are_dropped(lab: Lab) -> None:
+    seg = segment(lab, 1)
+    owner = seg.nodes[0]
+
+    def answered(hops: int) -> bool:
+        out = seg.client.run(["python3", "-c", SOLICIT, seg.vip6, str(hops)], timeout=10).stdout
+        return "answered" in out
+
+    assert not answered(254)  # RFC 4861 §7.1.1: possibly forwarded by a router
+    assert answered(255)
+    row = next(r for r in owner.view() if r["ip"] == seg.vip6)
+    assert row["requests_received"] == 1 and row["responses_sent"] == 1
