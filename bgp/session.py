@@ -166,13 +166,6 @@ class Session:
         self, now: float, conn_id: int, local_addr: Address, remote_addr: Address, outbound: bool
     ) -> None:
         """A TCP connection is up; `conn_id` is the adapter's, unique among live connections."""
-        if not outbound and self._base == State.IDLE and not self._stopped and not self._conns:
-            # During the idle hold (our damping of AutomaticStart, RFC 4271 §8.1.1) the peer's connection
-            # is AutomaticStart_with_PassiveTcpEstablishment (event 7), not refused: a peer that just
-            # restarted gets its session back without waiting for our backoff.
-            self._base_deadline = None
-            self._base_input(now, Input.START_PASSIVE, "peer connected during the idle hold")
-        conn = _Conn(conn_id, plain(local_addr), plain(remote_addr), outbound, self._base)
         refuse = ""
         if not outbound and not self.config.accept_inbound:
             refuse = "inbound connections not accepted"
@@ -182,6 +175,13 @@ class Session:
         if refuse:
             self._events.append(CloseConnection(conn_id, refuse))
             return
+        if not outbound and self._base == State.IDLE and not self._stopped and not self._conns:
+            # During the idle hold (our damping of AutomaticStart, RFC 4271 §8.1.1) the peer's connection
+            # is AutomaticStart_with_PassiveTcpEstablishment (event 7), not refused: a peer that just
+            # restarted gets its session back without waiting for our backoff.
+            self._base_deadline = None
+            self._base_input(now, Input.START_PASSIVE, "peer connected during the idle hold")
+        conn = _Conn(conn_id, plain(local_addr), plain(remote_addr), outbound, self._base)
         self._conns[conn_id] = conn
         self._conn_input(now, conn, Input.TCP_CONNECTED, reason="outbound" if outbound else "inbound")
 

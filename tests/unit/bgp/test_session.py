@@ -190,6 +190,14 @@ def test_third_connection_and_inbound_when_not_accepted_are_refused() -> None:
     s.start(0.0)
     s.connection_made(0.0, 7, A_ADDR, B_ADDR, outbound=False)
     assert CloseConnection(7, "inbound connections not accepted") in drain(s)
+    # Also during the idle hold, whose automatic restart stays armed.
+    s.connection_made(0.0, 1, A_ADDR, B_ADDR, outbound=True)
+    s.data_received(1.0, 1, encode(Notification(6, 2)))
+    assert s.state == State.IDLE and s.get_timer() == 3.0
+    drain(s)
+    s.connection_made(2.0, 8, A_ADDR, B_ADDR, outbound=False)
+    assert drain(s) == [CloseConnection(8, "inbound connections not accepted")]
+    assert s.state == State.IDLE and s.get_timer() == 3.0
     s2 = Session(config())
     s2.start(0.0)
     for cid in (1, 2, 3):
