@@ -38,7 +38,7 @@ def _die_with_parent() -> None:
     keep telling peers that this node is fine."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
 
@@ -97,9 +97,11 @@ def main(argv: list[str]) -> None:
     if config.get("log_level"):
         logsetup.configure(config["log_level"])
     sock = socket.socket(fileno=fd)
-    # The daemon's SIGINT (Ctrl-C in a terminal) reaches the whole process group; the manager decides
-    # when the worker stops.
+    # The daemon's SIGINT (Ctrl-C in a terminal) and SIGTERM (systemd's default KillMode signals the
+    # whole cgroup) reach the worker too; the manager decides when the worker stops, after BGP has sent
+    # its Cease. Dying first would tell every peer "BFD down" instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     asyncio.run(serve(sock, Ports(**config["ports"]), config["listen"], config["seed"]))
 
 
