@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 
+from bgp.attributes import Handling
 from bgp.codec import CodecContext, Inbound, MessageReader, UpdateResult, encode
 from bgp.config import OPEN_SENT_HOLD_TIME, SessionConfig
 from bgp.errors import BgpError, CeaseSubcode, ErrorCode
@@ -244,14 +245,14 @@ class Session:
     def set_routes(self, now: float, routes: Iterable[Route]) -> None:
         """Make `routes` the whole set announced to this peer; only the difference goes out."""
         self._rib.replace(routes)
-        self._flush()
+        self._flush(now)
 
     def change_routes(
         self, now: float, announce: Iterable[Route] = (), withdraw: Iterable[Prefix] = ()
     ) -> None:
         """Add/replace and remove single routes: O(changed) for callers that track changes themselves."""
         self._rib.change(announce, withdraw)
-        self._flush()
+        self._flush(now)
 
     def request_refresh(self, now: float, family: Family = IPV4_UNICAST) -> None:
         """Send ROUTE-REFRESH (RFC 2918 §4) if the session is Established and the peer supports it."""
@@ -362,11 +363,11 @@ class Session:
                     self._failures += 1
                     self._schedule_restart(now)
             elif action is Action.ESTABLISH:
-                self._establish(conn)
+                self._establish(now, conn)
             elif action is Action.PROCESS_UPDATE and isinstance(message, UpdateResult):
                 self._events.append(PeerRoutesReceived(message, message.update.end_of_rib()))
             elif action is Action.PROCESS_REFRESH and isinstance(message, RouteRefresh):
-                self._answer_refresh(message)
+                self._answer_refresh(now, message)
 
     def _close(self, now: float, conn: _Conn, new_state: State, event: Input, reason: str) -> None:
         conn.hold_deadline = conn.keepalive_deadline = None
@@ -408,6 +409,13 @@ class Session:
         }[type(msg).__name__]
         self._counts[f"{kind}_{direction}"] += 1
 
+    def _send_update(self, now: float, conn: _Conn, data: bytes) -> None:
+        """An UPDATE packed elsewhere; RFC 4271 §8.2.2: sending one restarts the KeepaliveTimer."""
+        self._out.append((conn.conn_id, data))
+        self._counts["updates_sent"] += 1
+        if conn.keepalive_time:
+            conn.keepalive_deadline = now + conn.keepalive_time
+
     def _notify(self, conn: _Conn, notification: Notification, reason: str) -> None:
         self._send(conn, notification)
         self._events.append(NotificationSent(conn.conn_id, notification, reason))
@@ -417,7 +425,7 @@ class Session:
         if isinstance(msg, Open):
             self._receive_open(now, conn, msg)
         elif isinstance(msg, UpdateResult):
-            if msg.error is not None and msg.handling.name == "SESSION_RESET":
+            if msg.error is not None and msg.handling is Handling.SESSION_RESET:
                 self._conn_input(now, conn, Input.UPDATE_ERROR, error=msg.error, reason=msg.error.reason)
                 return
             self._conn_input(now, conn, Input.UPDATE, message=msg)
@@ -479,7 +487,7 @@ class Session:
 
     # -- routes -------------------------------------------------------------------------------------------
 
-    def _establish(self, conn: _Conn) -> None:
+    def _establish(self, now: float, conn: _Conn) -> None:
         assert conn.negotiated is not None and conn.peer_open is not None
         self._established = conn
         self._failures = 0
@@ -496,12 +504,11 @@ class Session:
             )
         )
         self._rib.session_down()
-        self._flush()
+        self._flush(now)
         # RFC 4724 §2: End-of-RIB after the initial update of each family; sent whether or not graceful
         # restart was negotiated (RFC 4724 §4: harmless to a peer that does not know it).
         for family in sorted(conn.negotiated.families):
-            self._out.append((conn.conn_id, end_of_rib(family)))
-            self._counts["updates_sent"] += 1
+            self._send_update(now, conn, end_of_rib(family))
         self._restarting = False
 
     def _sendable(self, routes: list[Route]) -> list[Route]:
@@ -536,22 +543,20 @@ class Session:
             self._events.append(RoutesNotSent(tuple(prefixes), reason))
         return ok
 
-    def _flush(self) -> None:
+    def _flush(self, now: float) -> None:
         conn = self._established
         if conn is None or self._policy is None or not self._rib.pending():
             return
         announce, withdraw = self._rib.take_changes()
         sendable = self._sendable(announce)
         for data in pack_withdrawals(withdraw):
-            self._out.append((conn.conn_id, data))
-            self._counts["updates_sent"] += 1
+            self._send_update(now, conn, data)
         self._rib.mark_withdrawn(withdraw)
         for data in pack_updates(sendable, conn.ctx, self._policy):
-            self._out.append((conn.conn_id, data))
-            self._counts["updates_sent"] += 1
+            self._send_update(now, conn, data)
         self._rib.mark_sent(sendable)
 
-    def _answer_refresh(self, msg: RouteRefresh) -> None:
+    def _answer_refresh(self, now: float, msg: RouteRefresh) -> None:
         conn = self._established
         if conn is None or conn.negotiated is None or self._policy is None:
             return
@@ -564,8 +569,7 @@ class Session:
         # RFC 2918 §4: re-send the Adj-RIB-Out of that family.
         routes = [r for r in self._rib.sent.values() if family_of(r.prefix) == family]
         for data in pack_updates(routes, conn.ctx, self._policy):
-            self._out.append((conn.conn_id, data))
-            self._counts["updates_sent"] += 1
+            self._send_update(now, conn, data)
 
 
 def parse_address(text: str) -> Address:

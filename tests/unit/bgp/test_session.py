@@ -507,3 +507,11 @@ def test_route_refresh_for_other_family_or_subtype_is_ignored() -> None:
     assert not any(isinstance(e, RouteRefreshRequested) for e in p.events_a)
     assert p.a.data_to_send() == []
     assert p.a.state == State.ESTABLISHED
+
+
+def test_sending_an_update_restarts_the_keepalive_timer() -> None:
+    # RFC 4271 §8.2.2 Established: each KEEPALIVE or UPDATE sent restarts the KeepaliveTimer.
+    p = established(b_kw={"hold_time": 9})
+    assert p.a.get_timer() == 3.0
+    p.a.set_routes(2.0, [Route(P1)])
+    assert p.a.get_timer() == 5.0
