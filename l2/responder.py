@@ -101,6 +101,7 @@ class AnswerInfo:
 
     owned: Owned
     interface: str
+    index: int
     mac: bytes
     burst_remaining: int
 
@@ -170,7 +171,13 @@ class Responder:
 
     def answering(self) -> list[AnswerInfo]:
         return [
-            AnswerInfo(a.owned, name, a.interface.mac, len(self._burst) - a.round if a.due is not None else 0)
+            AnswerInfo(
+                a.owned,
+                name,
+                a.interface.index,
+                a.interface.mac,
+                len(self._burst) - a.round if a.due is not None else 0,
+            )
             for (_, name), a in sorted(self._state.answers.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
         ]
 
@@ -208,8 +215,12 @@ class Responder:
             self._events.append(AnswerStopped(key[0], key[1], self._why_stopped(key)))
         for key, (owned, interface) in wanted.items():
             current = answers.get(key)
-            if current is not None and current.interface.mac == interface.mac:
-                # Same VIP on the same link with the same MAC: nothing for the segment to relearn.
+            if current is not None and (current.interface.mac, current.interface.index) == (
+                interface.mac,
+                interface.index,
+            ):
+                # Same VIP on the same link with the same MAC: nothing for the segment to relearn. (A
+                # new index is a link deleted and created again: its socket must be opened again.)
                 current.owned, current.interface = owned, interface
                 continue
             answer = _Answer(owned, interface)

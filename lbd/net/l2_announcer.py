@@ -76,6 +76,7 @@ class L2Announcer:
         self._groups: Groups | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ports: dict[str, Port] = {}
+        self._port_index: dict[str, int] = {}
         self._families: dict[str, frozenset[int]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self.send_failures = 0
@@ -105,6 +106,7 @@ class L2Announcer:
         for port in self._ports.values():
             port.close()
         self._ports.clear()
+        self._port_index.clear()
         if self._groups is not None:
             self._groups.close()
             self._groups = None
@@ -172,8 +174,10 @@ class L2Announcer:
 
     def _sync_ports(self) -> None:
         families: dict[str, set[int]] = {}
+        indexes: dict[str, int] = {}
         for answer in self._responder.answering():
             families.setdefault(answer.interface, set()).add(answer.owned.address.version)
+            indexes[answer.interface] = answer.index
         wanted = {name: frozenset(v) for name, v in families.items()}
         for name in sorted(set(self._families) | set(wanted)):
             before, after = self._families.get(name, frozenset()), wanted.get(name, frozenset())
@@ -191,12 +195,16 @@ class L2Announcer:
                         msg=f"deleted {kind} responder for interface",
                     )
         self._families = wanted
-        for name in [n for n in self._ports if n not in wanted]:
+        # A port is bound to the link's index at opening: a link created again under the same name
+        # needs a new one.
+        for name in [n for n, i in self._port_index.items() if indexes.get(n) != i]:
             self._ports.pop(name).close()
+            del self._port_index[name]
         for name in wanted:
             if name not in self._ports and self._loop is not None:
                 try:
                     self._ports[name] = self._port_factory(self._loop, name, self._on_frame)
+                    self._port_index[name] = indexes[name]
                 except OSError as exc:
                     # The link vanished between the netlink event and now; its removal event follows.
                     log.warning("packetSocketFailed", interface=name, error=exc.strerror)

@@ -160,6 +160,14 @@ def test_interface_gone_and_mac_change() -> None:
     assert r.events() == [AnswerStopped(VIP, "eth0", "interface gone")]
 
 
+def test_link_created_again_under_the_same_name_bursts_again() -> None:
+    r = responder(Owned(VIP, "ns/a", ("eth0",)))
+    r.set_interfaces([replace(ETH0, index=7), ETH1], 1.0)
+    assert r.events() == [AnswerStarted(VIP, "eth0", MAC0)]
+    assert len(r.transmits()) == 2
+    assert [a.index for a in r.answering()] == [7]
+
+
 def test_ipv6_answers_multicast_and_unicast_nud() -> None:
     r = responder(Owned(VIP6, "ns/a", ("eth0",)))
     assert r.groups() == frozenset({(1, ndp.solicited_node(VIP6))})

@@ -201,6 +201,17 @@ async def test_link_down_and_up_from_netlink() -> None:
     assert world.links.closed
 
 
+async def test_link_created_again_gets_a_new_port() -> None:
+    world = World()
+    announcer = world.announcer()
+    await apply(announcer, desired(VIP))
+    first = world.ports["eth0"]
+    assert world.links is not None
+    world.links.on_change((replace(ETH0, index=9),))
+    assert not first.open and world.ports["eth0"] is not first and world.ports["eth0"].open
+    await announcer.close()
+
+
 async def test_close_stops_everything() -> None:
     world = World()
     announcer = world.announcer()
