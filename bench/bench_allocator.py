@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/bench_allocator.py [--services N] [--repeat R]
 
 Prints, per scenario, the best wall time of R runs of one complete allocation pass (the pure function
 the daemon, `lbd plan` and the tests share) and the per-service cost. Scenarios:
-  v4-/16          every service auto-assigned from 10.0.0.0/16
+  v4-/16          every service auto-assigned from 198.18.0.0/16
   v4-/16-buggy    the same with avoidBuggyIPs (skips .0/.255 inside used runs)
   v6-/64          2001:db8::/64, to show that pool size does not matter
   dual-stack      RequireDualStack from one pool holding a /16 and a /64
@@ -12,11 +12,14 @@ the daemon, `lbd plan` and the tests share) and the per-service cost. Scenarios:
   re-adopt        every service already holds its address (the daemon restarting)
   reconcile       the whole reconcile function for one node of 3: allocation, L2 election and BGP
                   routes to 2 peers, every service with an EndpointSlice
+  change          the daemon's incremental Reconciler with every service settled: one Service added
+                  (with its slice), then one removed; p50/p99/max over 200 changes
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import shlex
 import sys
@@ -45,6 +48,7 @@ from lbd.config.model import (
     World,
 )
 from lbd.reconcile import Snapshot, reconcile
+from lbd.reconcile.incremental import Reconciler
 
 
 def cidr(text: str) -> Span:
@@ -102,23 +106,23 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, best of {repeat}")
 
     scenarios: list[tuple[str, Callable[[], tuple[list[PoolPolicy], list[ServiceRequest]]]]] = [
-        ("v4-/16", lambda: (pool("10.0.0.0/16"), services(n))),
-        ("v4-/16-buggy", lambda: (pool("10.0.0.0/16", avoid=True), services(n))),
+        ("v4-/16", lambda: (pool("198.18.0.0/16"), services(n))),
+        ("v4-/16-buggy", lambda: (pool("198.18.0.0/16", avoid=True), services(n))),
         ("v6-/64", lambda: (pool("2001:db8::/64"), services(n, family=Family.IPV6, primary=6))),
         (
             "dual-stack",
             lambda: (
-                pool("10.0.0.0/16", "2001:db8::/64"),
+                pool("198.18.0.0/16", "2001:db8::/64"),
                 services(n, family=Family.DUAL, policy=FamilyPolicy.REQUIRE_DUAL_STACK),
             ),
         ),
-        ("shared", lambda: (pool("10.0.0.0/16"), shared(n))),
+        ("shared", lambda: (pool("198.18.0.0/16"), shared(n))),
     ]
     for label, build in scenarios:
         pools, reqs = build()
         timed(label, pools, reqs, repeat)
 
-    pools, reqs = pool("10.0.0.0/16"), services(n)
+    pools, reqs = pool("198.18.0.0/16"), services(n)
     held = {s.key: s.addresses for s in allocate_requests(pools, reqs).services}
     readopt = [
         ServiceRequest(key=r.key, namespace=r.namespace, ports=r.ports, current=held[r.key]) for r in reqs
@@ -129,7 +133,59 @@ def main() -> int:
 
 
 def time_reconcile(n: int, repeat: int) -> None:
-    net = ipaddress.ip_network("10.0.0.0/16")
+    snapshot = reconcile_snapshot(n)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        state = reconcile(snapshot)
+        best = min(best, time.perf_counter() - start)
+    routes = sum(len(p.routes) for p in state.bgp)
+    print(
+        f"{'reconcile':<14} {n:>7} services  {len(state.l2):>7} L2 here   {best * 1000:9.1f} ms"
+        f"  {best / n * 1e6:7.1f} us/service  ({routes} BGP routes)"
+    )
+    time_changes(snapshot, n)
+
+
+def time_changes(snapshot: Snapshot, n: int, changes: int = 200) -> None:
+    """One Service (with its EndpointSlice) added, then removed, against a settled Reconciler."""
+    reconciler = Reconciler()
+    state = reconciler.reconcile(snapshot)
+    previous = {v.key: v.addresses for v in state.allocations.services}
+    base = dataclasses.replace(snapshot, previous=previous)
+    reconciler.reconcile(base)
+    services, slices = dict(base.world.services), dict(base.world.endpoint_slices)
+    samples = []
+    for i in range(changes):
+        svc = Service(f"new{i}", "ns", type="LoadBalancer", ports=(ServicePort(80),))
+        piece = EndpointSlice(
+            f"new{i}-1", "ns", f"new{i}", endpoints=(Endpoint(("203.0.113.1",), node_name="n1"),)
+        )
+        services[svc.key], slices[f"ns/new{i}-1"] = svc, piece
+        added = dataclasses.replace(
+            base,
+            world=dataclasses.replace(
+                base.world, services=FrozenMap(services), endpoint_slices=FrozenMap(slices)
+            ),
+        )
+        start = time.perf_counter()
+        state = reconciler.reconcile(added)
+        samples.append(time.perf_counter() - start)
+        previous[svc.key] = state.allocations.by_key()[svc.key].addresses
+        del services[svc.key], slices[f"ns/new{i}-1"], previous[svc.key]
+        start = time.perf_counter()
+        reconciler.reconcile(base)
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+    print(
+        f"{'change':<14} {n:>7} services  {len(samples):>7} changes   p50 {p50 * 1000:6.1f} ms"
+        f"  p99 {p99 * 1000:6.1f} ms  max {samples[-1] * 1000:6.1f} ms"
+    )
+
+
+def reconcile_snapshot(n: int) -> Snapshot:
+    net = ipaddress.ip_network("198.18.0.0/16")
     pools = {"p": IPAddressPool("p", "ns", (AddressRange(str(net), net[0], net[-1], (net,)),))}
     config = Config(
         namespace="ns",
@@ -150,7 +206,7 @@ def time_reconcile(n: int, repeat: int) -> None:
     ]
     slices = [
         EndpointSlice(
-            f"svc{i}-1", f"ns{i % 50}", f"svc{i}", endpoints=(Endpoint(("10.244.0.1",), node_name="n1"),)
+            f"svc{i}-1", f"ns{i % 50}", f"svc{i}", endpoints=(Endpoint(("203.0.113.1",), node_name="n1"),)
         )
         for i in range(n)
     ]
@@ -159,17 +215,7 @@ def time_reconcile(n: int, repeat: int) -> None:
         endpoint_slices=FrozenMap({f"{e.namespace}/{e.name}": e for e in slices}),
         nodes=FrozenMap({name: Node(name) for name in ("n1", "n2", "n3")}),
     )
-    snapshot = Snapshot(config=config, world=world, node="n1")
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        state = reconcile(snapshot)
-        best = min(best, time.perf_counter() - start)
-    routes = sum(len(p.routes) for p in state.bgp)
-    print(
-        f"{'reconcile':<14} {n:>7} services  {len(state.l2):>7} L2 here   {best * 1000:9.1f} ms"
-        f"  {best / n * 1e6:7.1f} us/service  ({routes} BGP routes)"
-    )
+    return Snapshot(config=config, world=world, node="n1")
 
 
 if __name__ == "__main__":

@@ -85,20 +85,20 @@ class IncrementalAllocator:
     def allocate(
         self,
         pools: Sequence[IPAddressPool],
-        services: Iterable[Service],
+        services: Mapping[str, Service],
         *,
         namespaces: Iterable[Namespace] = (),
         load_balancer_class: str | None = None,
         previous: Mapping[str, Sequence[IPAddress]] | None = None,
     ) -> AllocationResult:
-        """Same contract and result as `lbd.allocator.allocate`."""
+        """Same contract and result as `lbd.allocator.allocate`; `services` is keyed by namespace/name."""
         basis = _Basis(tuple(pools), tuple(namespaces), load_balancer_class)
         remembered = previous or {}
         inputs: dict[str, _Input] = {}
-        for service in services:
+        for key, service in services.items():
             if is_ours(service, load_balancer_class):
-                held = remembered.get(service.key)
-                inputs[service.key] = (service, tuple(held) if held is not None else None)
+                held = remembered.get(key)
+                inputs[key] = (service, tuple(held) if held is not None else None)
         changed = self._changes(basis, inputs)
         if changed is None or not self._replay(changed, inputs):
             self._whole(basis, inputs)

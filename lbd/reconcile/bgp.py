@@ -18,9 +18,9 @@ advertisement sets it (MetalLB's documented default).
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from lbd.config.communities import LargeCommunity, StandardCommunity
 from lbd.config.model import BGPAdvertisement, BGPPeer, EndpointSlice, IPAddress, IPNetwork, Node
@@ -69,20 +69,28 @@ def should_announce(
     return None
 
 
-@dataclass(slots=True)
-class _Route:
-    communities: set[StandardCommunity] = field(default_factory=set)
-    large: set[LargeCommunity] = field(default_factory=set)
-    local_pref: int = 0
-    refs: set[tuple[str, IPAddress]] = field(default_factory=set)
+_IN_PLACE_LIMIT = 64
+
+# What one (service, address, advertisement) adds to a route: its communities and localPref.
+_Contribution = tuple[tuple[StandardCommunity, ...], tuple[LargeCommunity, ...], int]
 
 
 class RouteTable:
-    """Per-peer prefixes with reference counting; build with `add`, read with `freeze`."""
+    """Per-peer prefixes with reference counting. `add` and `remove` one service at a time; `freeze`
+    gives the routes, rebuilding only what changed since the last `freeze` (the daemon keeps one table
+    across changes, so one Service change does not cost a walk over every route)."""
 
     def __init__(self, peers: Sequence[BGPPeer]) -> None:
         self._peers = {p.name: p for p in peers}
-        self._routes: dict[str, dict[IPNetwork, _Route]] = {p.name: {} for p in peers}
+        # peer -> prefix -> (service, address, advertisement) -> contribution
+        self._routes: dict[str, dict[IPNetwork, dict[tuple[str, IPAddress, str], _Contribution]]] = {
+            p.name: {} for p in peers
+        }
+        self._by_service: dict[str, list[tuple[str, IPNetwork]]] = {}
+        self._frozen: dict[str, dict[tuple[int, int, int], BGPRoute]] = {p.name: {} for p in peers}
+        self._order: dict[str, list[tuple[int, int, int]]] = {p.name: [] for p in peers}
+        self._dirty: dict[str, set[IPNetwork]] = {p.name: set() for p in peers}
+        self._out: dict[str, PeerRoutes] = {}
 
     def add(
         self,
@@ -93,39 +101,88 @@ class RouteTable:
         nodes: Mapping[str, Node],
     ) -> BGPDecision:
         sent: set[str] = set()
+        touched = self._by_service.setdefault(service, [])
         for adv in advertisements:
             if not any_matches(adv.node_selectors, labels_of(nodes, node)):
                 continue
             targets = [p for p in self._peers if not adv.peers or p in adv.peers]
+            standard = tuple(c for c in adv.communities if not isinstance(c, LargeCommunity))
+            large = tuple(c for c in adv.communities if isinstance(c, LargeCommunity))
             for address in addresses:
                 prefix = prefix_of(address, adv)
                 for peer in targets:
-                    route = self._routes[peer].setdefault(prefix, _Route())
-                    for community in adv.communities:
-                        if isinstance(community, LargeCommunity):
-                            route.large.add(community)
-                        else:
-                            route.communities.add(community)
-                    route.local_pref = max(route.local_pref, adv.local_pref)
-                    route.refs.add((service, address))
+                    self._routes[peer].setdefault(prefix, {})[(service, address, adv.name)] = (
+                        standard,
+                        large,
+                        adv.local_pref,
+                    )
+                    self._dirty[peer].add(prefix)
+                    touched.append((peer, prefix))
                     sent.add(peer)
         skipped = tuple((p, Reason.PEER_NOT_SELECTED) for p in sorted(self._peers) if p not in sent)
         return BGPDecision(None, tuple(sorted(sent)), skipped)
 
+    def remove(self, service: str) -> None:
+        """Take back everything `add` put in for `service`."""
+        for peer, prefix in self._by_service.pop(service, ()):
+            contributions = self._routes[peer].get(prefix)
+            if contributions is None:
+                continue
+            for ref in [r for r in contributions if r[0] == service]:
+                del contributions[ref]
+            if not contributions:
+                del self._routes[peer][prefix]
+            self._dirty[peer].add(prefix)
+
     def freeze(self) -> tuple[PeerRoutes, ...]:
-        out = []
-        for name in sorted(self._routes):
-            ibgp = self._peers[name].is_ibgp
-            routes = tuple(
-                BGPRoute(
-                    prefix=prefix,
-                    communities=tuple(sorted(r.communities)),
-                    large_communities=tuple(sorted(r.large)),
-                    local_pref=r.local_pref if ibgp else None,
-                    services=tuple(sorted({s for s, _ in r.refs})),
-                    addresses=tuple(sorted({a for _, a in r.refs}, key=lambda a: (a.version, int(a)))),
-                )
-                for prefix, r in sorted(self._routes[name].items(), key=lambda kv: (kv[0].version, kv[0]))
-            )
-            out.append(PeerRoutes(name, routes))
-        return tuple(out)
+        return tuple(self._freeze_peer(name) for name in sorted(self._routes))
+
+    def _freeze_peer(self, name: str) -> PeerRoutes:
+        dirty, frozen, order = self._dirty[name], self._frozen[name], self._order[name]
+        if not dirty and name in self._out:
+            return self._out[name]
+        ibgp = self._peers[name].is_ibgp
+        added: list[tuple[int, int, int]] = []
+        removed: list[tuple[int, int, int]] = []
+        for prefix in dirty:
+            contributions = self._routes[name].get(prefix)
+            key: tuple[int, int, int] = (prefix.version, int(prefix.network_address), prefix.prefixlen)
+            if contributions is None:
+                if frozen.pop(key, None) is not None:
+                    removed.append(key)
+                continue
+            if key not in frozen:
+                added.append(key)
+            frozen[key] = _route(prefix, contributions, ibgp)
+        dirty.clear()
+        # A few changes go in place; a rebuild (first freeze, config change) sorts once.
+        if len(added) + len(removed) > _IN_PLACE_LIMIT:
+            order[:] = sorted(frozen)
+        else:
+            for key in removed:
+                del order[bisect.bisect_left(order, key)]
+            for key in added:
+                bisect.insort(order, key)
+        out = PeerRoutes(name, tuple(frozen[k] for k in order))
+        self._out[name] = out
+        return out
+
+
+def _route(
+    prefix: IPNetwork, contributions: Mapping[tuple[str, IPAddress, str], _Contribution], ibgp: bool
+) -> BGPRoute:
+    communities: set[StandardCommunity] = set()
+    large: set[LargeCommunity] = set()
+    local_pref = 0
+    for standard, large_ones, pref in contributions.values():
+        communities.update(standard)
+        large.update(large_ones)
+        local_pref = max(local_pref, pref)
+    return BGPRoute(
+        prefix=prefix,
+        communities=tuple(sorted(communities)),
+        large_communities=tuple(sorted(large)),
+        local_pref=local_pref if ibgp else None,
+        services=tuple(sorted({s for s, _, _ in contributions})),
+        addresses=tuple(sorted({a for _, a, _ in contributions}, key=lambda a: (a.version, int(a)))),
+    )

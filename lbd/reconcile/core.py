@@ -8,11 +8,12 @@ Nothing here reads clocks, files or sockets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from lbd.allocator.inputs import allocate, is_ours
-from lbd.allocator.requests import AllocationResult, State
-from lbd.config.model import EndpointSlice, Service
+from lbd.allocator.requests import AllocationResult, Assignment, State
+from lbd.config.model import BGPPeer, EndpointSlice, Service
 from lbd.reconcile import bgp, l2
 from lbd.reconcile.types import (
     BGPDecision,
@@ -53,73 +54,110 @@ def eligible_interfaces(snapshot: Snapshot) -> dict[str, tuple[str, ...]]:
     return known
 
 
-def desired_state(snapshot: Snapshot, allocations: AllocationResult) -> DesiredState:
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every service's decisions depend on besides its own objects."""
+
+    snapshot: Snapshot
+    live: frozenset[str]
+    interfaces: Mapping[str, tuple[str, ...]]
+    peers: tuple[BGPPeer, ...]
+
+
+def context_of(snapshot: Snapshot) -> Context:
+    return Context(
+        snapshot,
+        live_nodes(snapshot),
+        eligible_interfaces(snapshot),
+        tuple(bgp.peers_of(snapshot.node, snapshot.config.peers, snapshot.world.nodes)),
+    )
+
+
+def slices_by_service(slices: Iterable[EndpointSlice]) -> dict[tuple[str, str], list[EndpointSlice]]:
+    """One pass over the slices instead of World.endpoint_slices_for per service (quadratic at scale)."""
+    out: dict[tuple[str, str], list[EndpointSlice]] = {}
+    for endpoint_slice in slices:
+        if endpoint_slice.service_name is not None:
+            out.setdefault((endpoint_slice.namespace, endpoint_slice.service_name), []).append(endpoint_slice)
+    return out
+
+
+def decide(
+    ctx: Context,
+    verdict: Assignment,
+    service: Service,
+    slices: Sequence[EndpointSlice],
+    table: bgp.RouteTable,
+) -> tuple[ServiceState, tuple[L2Announcement, ...]]:
+    """L2 and BGP decisions of one allocated service; its routes go into `table`."""
+    if verdict.state is not State.ALLOCATED or verdict.pool is None:
+        return ServiceState(verdict, None, None), ()
+    snapshot = ctx.snapshot
     config, world = snapshot.config, snapshot.world
+    implicit = snapshot.standalone and not slices
+    local = service.external_traffic_policy == "Local"
+    answers: tuple[L2Announcement, ...] = ()
+
+    l2_advs = config.l2_advertisements_for(verdict.pool)
+    l2_decision: L2Decision | None = None
+    if l2_advs:
+        l2_decision = l2.elect(
+            addresses=verdict.addresses,
+            advertisements=l2_advs,
+            slices=slices,
+            local_policy=local,
+            nodes=world.nodes,
+            live=ctx.live,
+            eligible_interfaces=ctx.interfaces,
+            implicit_endpoints=implicit,
+        )
+        if l2_decision.reason is None and l2_decision.owner == snapshot.node:
+            answers = tuple(
+                L2Announcement(a, verdict.key, l2_decision.interfaces, l2_decision.all_interfaces)
+                for a in verdict.addresses
+            )
+
+    bgp_advs = config.bgp_advertisements_for(verdict.pool)
+    bgp_decision: BGPDecision | None = None
+    if bgp_advs:
+        reason = bgp.should_announce(
+            node=snapshot.node,
+            advertisements=bgp_advs,
+            slices=slices,
+            local_policy=local,
+            nodes=world.nodes,
+            implicit_endpoints=implicit,
+        )
+        if reason is None and not ctx.peers:
+            reason = Reason.NO_PEERS
+        if reason is None:
+            bgp_decision = table.add(verdict.key, verdict.addresses, bgp_advs, snapshot.node, world.nodes)
+        else:
+            bgp_decision = BGPDecision(reason, (), ())
+    return ServiceState(verdict, l2_decision, bgp_decision), answers
+
+
+def answer_order(answer: L2Announcement) -> tuple[int, int]:
+    return (answer.address.version, int(answer.address))
+
+
+def desired_state(snapshot: Snapshot, allocations: AllocationResult) -> DesiredState:
+    ctx = context_of(snapshot)
     services: Mapping[str, Service] = {
-        s.key: s for s in world.services.values() if is_ours(s, snapshot.load_balancer_class)
+        s.key: s for s in snapshot.world.services.values() if is_ours(s, snapshot.load_balancer_class)
     }
-    live = live_nodes(snapshot)
-    interfaces = eligible_interfaces(snapshot)
-    peers = bgp.peers_of(snapshot.node, config.peers, world.nodes)
-    table = bgp.RouteTable(peers)
+    table = bgp.RouteTable(ctx.peers)
+    slices_of = slices_by_service(snapshot.world.endpoint_slices.values())
     states: list[ServiceState] = []
     answers: list[L2Announcement] = []
-    # One pass over the slices instead of World.endpoint_slices_for per service (quadratic at scale).
-    slices_of: dict[tuple[str, str], list[EndpointSlice]] = {}
-    for endpoint_slice in world.endpoint_slices.values():
-        if endpoint_slice.service_name is not None:
-            slices_of.setdefault((endpoint_slice.namespace, endpoint_slice.service_name), []).append(
-                endpoint_slice
-            )
-
     for verdict in allocations.services:
-        if verdict.state is not State.ALLOCATED or verdict.pool is None:
-            states.append(ServiceState(verdict, None, None))
-            continue
         service = services[verdict.key]
-        slices = slices_of.get((service.namespace, service.name), [])
-        implicit = snapshot.standalone and not slices
-        local = service.external_traffic_policy == "Local"
-
-        l2_advs = config.l2_advertisements_for(verdict.pool)
-        l2_decision: L2Decision | None = None
-        if l2_advs:
-            l2_decision = l2.elect(
-                addresses=verdict.addresses,
-                advertisements=l2_advs,
-                slices=slices,
-                local_policy=local,
-                nodes=world.nodes,
-                live=live,
-                eligible_interfaces=interfaces,
-                implicit_endpoints=implicit,
-            )
-            if l2_decision.reason is None and l2_decision.owner == snapshot.node:
-                answers.extend(
-                    L2Announcement(a, verdict.key, l2_decision.interfaces, l2_decision.all_interfaces)
-                    for a in verdict.addresses
-                )
-
-        bgp_advs = config.bgp_advertisements_for(verdict.pool)
-        bgp_decision: BGPDecision | None = None
-        if bgp_advs:
-            reason = bgp.should_announce(
-                node=snapshot.node,
-                advertisements=bgp_advs,
-                slices=slices,
-                local_policy=local,
-                nodes=world.nodes,
-                implicit_endpoints=implicit,
-            )
-            if reason is None and not peers:
-                reason = Reason.NO_PEERS
-            if reason is None:
-                bgp_decision = table.add(verdict.key, verdict.addresses, bgp_advs, snapshot.node, world.nodes)
-            else:
-                bgp_decision = BGPDecision(reason, (), ())
-        states.append(ServiceState(verdict, l2_decision, bgp_decision))
-
-    answers.sort(key=lambda a: (a.address.version, int(a.address)))
+        state, mine = decide(
+            ctx, verdict, service, slices_of.get((service.namespace, service.name), []), table
+        )
+        states.append(state)
+        answers.extend(mine)
+    answers.sort(key=answer_order)
     return DesiredState(snapshot.node, allocations, tuple(states), tuple(answers), table.freeze())
 
 

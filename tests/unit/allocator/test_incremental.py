@@ -86,7 +86,7 @@ def test_every_step_equals_a_whole_pass(history: list[dict[str, Service]], remem
     for world in history:
         given_previous = previous if remember else None
         expected = allocate(POOLS, world.values(), previous=given_previous)
-        got = incremental.allocate(POOLS, world.values(), previous=given_previous)
+        got = incremental.allocate(POOLS, world, previous=given_previous)
         assert got == expected
         previous = {v.key: v.addresses for v in got.services if v.state is State.ALLOCATED}
 
@@ -94,12 +94,12 @@ def test_every_step_equals_a_whole_pass(history: list[dict[str, Service]], remem
 def test_a_new_service_is_served_without_a_whole_pass() -> None:
     incremental = IncrementalAllocator()
     world = {f"ns/s{i}": Service(f"s{i}", "ns", type="LoadBalancer") for i in range(3)}
-    first = incremental.allocate(POOLS, world.values())
+    first = incremental.allocate(POOLS, world)
     assert incremental.last_was_whole
     previous = {v.key: v.addresses for v in first.services}
-    incremental.allocate(POOLS, world.values(), previous=previous)
+    incremental.allocate(POOLS, world, previous=previous)
     world["ns/s3"] = Service("s3", "ns", type="LoadBalancer")
-    result = incremental.allocate(POOLS, world.values(), previous=previous)
+    result = incremental.allocate(POOLS, world, previous=previous)
     assert not incremental.last_was_whole
     assert result == allocate(POOLS, world.values(), previous=previous)
     assert result.by_key()["ns/s3"].state is State.ALLOCATED
@@ -107,7 +107,7 @@ def test_a_new_service_is_served_without_a_whole_pass() -> None:
 
 def test_a_pool_change_takes_a_whole_pass() -> None:
     incremental = IncrementalAllocator()
-    world = [Service("s0", "ns", type="LoadBalancer")]
+    world = {"ns/s0": Service("s0", "ns", type="LoadBalancer")}
     incremental.allocate(POOLS, world)
     incremental.allocate(POOLS[:2], world)
     assert incremental.last_was_whole
@@ -117,11 +117,11 @@ def test_a_pending_service_takes_a_whole_pass_so_it_gets_a_freed_address() -> No
     pools = (_pool("b", "198.51.100.0/31"),)
     incremental = IncrementalAllocator()
     world = {f"ns/s{i}": Service(f"s{i}", "ns", type="LoadBalancer") for i in range(3)}
-    result = incremental.allocate(pools, world.values())
+    result = incremental.allocate(pools, world)
     assert result.by_key()["ns/s2"].state is State.PENDING
     previous = {v.key: v.addresses for v in result.services if v.state is State.ALLOCATED}
     del world["ns/s0"]
-    result = incremental.allocate(pools, world.values(), previous=previous)
+    result = incremental.allocate(pools, world, previous=previous)
     assert incremental.last_was_whole
     assert result.by_key()["ns/s2"].state is State.ALLOCATED
 
@@ -142,11 +142,11 @@ def test_a_changed_sharer_takes_a_whole_pass() -> None:
 
     incremental = IncrementalAllocator()
     world = {"ns/s0": shared("s0", 80), "ns/s1": shared("s1", 443)}
-    result = incremental.allocate(POOLS, world.values())
+    result = incremental.allocate(POOLS, world)
     previous = {v.key: v.addresses for v in result.services}
-    incremental.allocate(POOLS, world.values(), previous=previous)
+    incremental.allocate(POOLS, world, previous=previous)
     world["ns/s0"] = shared("s0", 443)
-    result = incremental.allocate(POOLS, world.values(), previous=previous)
+    result = incremental.allocate(POOLS, world, previous=previous)
     assert incremental.last_was_whole
     assert result == allocate(POOLS, world.values(), previous=previous)
     assert result.by_key()["ns/s0"].state is State.ALLOCATED
