@@ -483,6 +483,9 @@ class Session:
         local_id, remote_id = int(self.config.router_id), int(IPv4Address(negotiated.peer_id))
         outbound = conn if conn.outbound else other
         inbound = other if conn.outbound else conn
+        if local_id == remote_id:
+            # RFC 6286 §2.3: equal identifiers (eBGP) keep the connection initiated by the larger AS.
+            return inbound if self.config.local_as > negotiated.peer_as else outbound
         return outbound if local_id < remote_id else inbound
 
     # -- routes -------------------------------------------------------------------------------------------

@@ -185,6 +185,23 @@ def test_connection_collision_keeps_the_connection_of_the_higher_bgp_identifier(
     assert collision in sent_notifications(p.events_a) + sent_notifications(p.events_b)
 
 
+def test_collision_with_equal_identifiers_keeps_the_larger_as_connection() -> None:
+    # RFC 6286 §2.3: a (AS 64512) and b (AS 64513) share 192.0.2.9: b's connection (2) survives.
+    a = Session(config(64512, 64513, "192.0.2.9"))
+    b = Session(config(64513, 64512, "192.0.2.9"))
+    p = Pair(a, b)
+    a.start(0.0)
+    b.start(0.0)
+    a.connection_made(0.0, 1, A_ADDR, B_ADDR, outbound=True)
+    b.connection_made(0.0, 1, B_ADDR, A_ADDR, outbound=False)
+    b.connection_made(0.0, 2, B_ADDR, A_ADDR, outbound=True)
+    a.connection_made(0.0, 2, A_ADDR, B_ADDR, outbound=False)
+    p.transfer()
+    assert a.state == b.state == State.ESTABLISHED
+    for evs in (p.events_a, p.events_b):
+        assert [e.conn_id for e in evs if isinstance(e, Established)] == [2]
+
+
 def test_third_connection_and_inbound_when_not_accepted_are_refused() -> None:
     s = Session(config(accept_inbound=False))
     s.start(0.0)
