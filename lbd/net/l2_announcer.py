@@ -123,10 +123,10 @@ class L2Announcer:
         if self._loop is not None:
             return self._loop
         loop = asyncio.get_running_loop()
-        self._loop = loop
-        self._groups = self._groups_factory()
-        self._links = self._links_factory(self._on_interfaces)
-        interfaces = await self._links.start()
+        links = self._links_factory(self._on_interfaces)
+        # Netlink failing here is ours to report: the next apply tries again from scratch.
+        interfaces = await links.start()
+        self._links, self._groups, self._loop = links, self._groups_factory(), loop
         self._responder.set_interfaces(interfaces, loop.time())
         return loop
 
