@@ -125,7 +125,11 @@ class L2Announcer:
         loop = asyncio.get_running_loop()
         links = self._links_factory(self._on_interfaces)
         # Netlink failing here is ours to report: the next apply tries again from scratch.
-        interfaces = await links.start()
+        try:
+            interfaces = await links.start()
+        except BaseException:
+            await links.close()
+            raise
         self._links, self._groups, self._loop = links, self._groups_factory(), loop
         self._responder.set_interfaces(interfaces, loop.time())
         return loop
