@@ -230,6 +230,33 @@ def min_as(asn: int) -> int:
     return asn if asn <= 0xFFFF else AS_TRANS
 
 
+def _path_length(segments: tuple[AsPathSegment, ...]) -> int:
+    # RFC 4271 §9.1.2.2: an AS_SET counts as one AS; RFC 5065 §5.3: confederation segments count zero.
+    return sum(len(s.asns) if s.type == AS_SEQUENCE else 1 if s.type == AS_SET else 0 for s in segments)
+
+
+def merge_as4_path(as_path: AsPath, as4_path: As4Path | None) -> AsPath:
+    """The real AS path from an OLD speaker's AS_PATH (with AS_TRANS) and AS4_PATH (RFC 6793 §4.2.3)."""
+    if as4_path is None:
+        return as_path
+    # RFC 6793 §6: confederation segments in AS4_PATH are discarded.
+    four = tuple(s for s in as4_path.segments if s.type in (AS_SET, AS_SEQUENCE))
+    missing = _path_length(as_path.segments) - _path_length(four)
+    if missing < 0:
+        return as_path  # §4.2.3: AS4_PATH longer than AS_PATH is ignored
+    lead: list[AsPathSegment] = []
+    for seg in as_path.segments:
+        if missing <= 0:
+            break
+        if seg.type == AS_SEQUENCE:
+            lead.append(AsPathSegment(AS_SEQUENCE, seg.asns[:missing]))
+            missing -= len(lead[-1].asns)
+        else:
+            lead.append(seg)
+            missing -= 1 if seg.type == AS_SET else 0
+    return AsPath((*lead, *four))
+
+
 def _value(attr: Attribute, four_octet: bool) -> bytes:
     if isinstance(attr, Origin):
         return bytes((attr.value,))

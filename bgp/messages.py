@@ -6,7 +6,16 @@ import enum
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from bgp.attributes import Attribute, MpReach, MpUnreach, UnknownAttribute, type_code
+from bgp.attributes import (
+    As4Path,
+    AsPath,
+    Attribute,
+    MpReach,
+    MpUnreach,
+    UnknownAttribute,
+    merge_as4_path,
+    type_code,
+)
 from bgp.capabilities import Capability
 from bgp.errors import CeaseSubcode, ErrorCode
 from bgp.families import IPV4_UNICAST, Family, Prefix
@@ -104,6 +113,13 @@ class Update:
             if type_code(a) == code:
                 return a
         return None
+
+    def as_path(self) -> AsPath | None:
+        """AS_PATH with AS4_PATH merged in (RFC 6793 §4.2.3; AS4_PATH is only kept from OLD speakers)."""
+        path = next((a for a in self.attributes if isinstance(a, AsPath)), None)
+        if path is None:
+            return None
+        return merge_as4_path(path, next((a for a in self.attributes if isinstance(a, As4Path)), None))
 
     def end_of_rib(self) -> Family | None:
         """The family this End-of-RIB marker is for (RFC 4724 §2), or None if it is not one."""

@@ -6,8 +6,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from bgp import BgpError, CodecContext, Handling, MessageReader, Open, decode, encode
-from bgp.attributes import As4Path, AsPath, AsPathSegment, Origin
+from bgp import BgpError, CodecContext, Handling, MessageReader, Open, Update, decode, encode
+from bgp.attributes import As4Path, AsPath, AsPathSegment, Origin, merge_as4_path
 from bgp.capabilities import GracefulRestart, Multiprotocol, UnknownCapability, decode_parameters
 from bgp.codec import UpdateResult, decode_update, frame
 
@@ -209,3 +209,20 @@ def test_families_not_negotiated_stay_opaque() -> None:
     got = outcome(ORIGIN + AS_PATH_EMPTY + mp, nlri=b"", ctx=CodecContext(families=frozenset({(1, 1)})))
     assert got.handling == Handling.OK
     assert got.update.announced() == ()
+
+
+def test_as4_path_merge_rfc6793() -> None:
+    seq, aset = 2, 1
+    # OLD speaker 65001 received a path through 4200000000 and 4200000001: AS_TRANS twice in AS_PATH.
+    as_path = AsPath((AsPathSegment(seq, (65001, 23456, 23456)),))
+    as4 = As4Path((AsPathSegment(seq, (4200000000, 4200000001)),))
+    upd = Update(attributes=(as_path, as4))
+    assert upd.as_path() == AsPath(
+        (AsPathSegment(seq, (65001,)), AsPathSegment(seq, (4200000000, 4200000001)))
+    )
+    # An AS4_PATH longer than AS_PATH is ignored; an AS_SET counts as one AS.
+    assert merge_as4_path(AsPath((AsPathSegment(seq, (1,)),)), as4) == AsPath((AsPathSegment(seq, (1,)),))
+    with_set = AsPath((AsPathSegment(aset, (1, 2, 3)), AsPathSegment(seq, (23456,))))
+    merged = merge_as4_path(with_set, As4Path((AsPathSegment(seq, (4200000000,)),)))
+    assert merged == AsPath((AsPathSegment(aset, (1, 2, 3)), AsPathSegment(seq, (4200000000,))))
+    assert Update().as_path() is None
