@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lbd.net.local_delivery import SYSCTLS
+
 UNIT = Path(__file__).resolve().parents[3] / "systemd" / "lbd.service"
 
 
@@ -59,3 +61,17 @@ def test_unit_is_notify_with_watchdog_and_least_privilege() -> None:
     caps = {"CAP_NET_RAW", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"}
     assert set(lines["AmbientCapabilities"].split()) == caps
     assert set(lines["CapabilityBoundingSet"].split()) == caps
+
+
+def test_sysctl_file_sets_what_local_delivery_needs() -> None:
+    """The unit keeps /proc/sys read-only, so the shipped sysctl.d file must carry every setting local
+    delivery would otherwise write itself, with the same values."""
+    text = (UNIT.parent / "lbd.sysctl.conf").read_text()
+    settings = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition("=") for line in text.splitlines())
+        if key.strip() and not key.startswith("#")
+    }
+    assert settings == {name.replace("/", "."): value for name, value in SYSCTLS.items()}
+    assert "ProtectKernelTunables=yes" in UNIT.read_text()
+    assert "--state-dir /var/lib/lbd" in UNIT.read_text()
