@@ -157,9 +157,11 @@ def frr_bfd_config(
     return "\n".join(lines)
 
 
-def start_frr(lab: Lab, ns: Netns, config: str, daemons: tuple[str, ...] = ("zebra", "bfdd")) -> Frr:
+def start_frr(
+    lab: Lab, ns: Netns, config: str, daemons: tuple[str, ...] = ("zebra", "bfdd"), timeout: float = 60.0
+) -> Frr:
     router = Frr(lab, ns, config, daemons=daemons)
-    router.start(timeout=60.0)
+    router.start(timeout=timeout)
     return router
 
 
