@@ -12,7 +12,8 @@ from lbd.allocator.requests import State
 from lbd.config import Config, ConfigError, ConfigStore, NodeConfig, ParseResult, World
 from lbd.config.model import IPAddress
 from lbd.daemon.health import HealthCheck, HealthState, health_checks, with_health
-from lbd.reconcile import DesiredState, Snapshot, reconcile
+from lbd.reconcile import DesiredState, Snapshot
+from lbd.reconcile.incremental import Reconciler
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class DaemonCore:
     """Config store plus reconcile for one node. `offer` a parse result, then `compute` the desired
     state with the current health outcomes and live nodes."""
 
-    __slots__ = ("_clock", "_loaded", "_previous", "desired", "node", "store")
+    __slots__ = ("_clock", "_loaded", "_previous", "_reconciler", "desired", "node", "store")
 
     def __init__(
         self,
@@ -44,6 +45,8 @@ class DaemonCore:
         # Addresses of the last allocation: a service keeps its address across reloads (and, seeded
         # from lbd.daemon.state, restarts) while it stays valid; files have no Service status.
         self._previous: dict[str, tuple[IPAddress, ...]] = dict(previous or {})
+        # Same result as lbd.reconcile.reconcile, but one Service change costs about its own work.
+        self._reconciler = Reconciler()
         self.desired: DesiredState | None = None
 
     @property
@@ -95,7 +98,7 @@ class DaemonCore:
             previous=self._previous,
             standalone=True,
         )
-        desired = reconcile(snapshot)
+        desired = self._reconciler.reconcile(snapshot)
         self._previous = {
             a.key: a.addresses for a in desired.allocations.services if a.state is State.ALLOCATED
         }
