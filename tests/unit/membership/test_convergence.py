@@ -31,12 +31,12 @@ def test_views_converge_once_the_network_is_whole(
     cluster = Cluster(NAMES, seed=seed)
     cluster.run_for(0.3)
     for action, x, y, pause in steps:
-        running = cluster.nodes[x].engine is not None
-        if action == "kill" and running:
+        up = cluster.nodes[x].engine is not None
+        if action == "kill" and up:
             cluster.kill(x)
-        elif action == "stop" and running:
+        elif action == "stop" and up:
             cluster.stop(x)
-        elif action == "start" and not running:
+        elif action == "start" and not up:
             cluster.start(x)
         elif action == "isolate":
             cluster.isolate(x)
