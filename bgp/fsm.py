@@ -67,7 +67,7 @@ class Input(enum.Enum):
 class Action(enum.Enum):
     DIAL = "ask the adapter to connect; connect timer"
     RETRY_LATER = "ConnectRetry timer at the current backoff"
-    STOP_RETRY = "stop the ConnectRetry timer"
+    STOP_RETRY = "stop the ConnectRetry timer (or, in Idle, the automatic restart)"
     SEND_OPEN = "send OPEN; hold timer at 4 minutes"
     SEND_KEEPALIVE = "send KEEPALIVE; restart the keepalive timer"
     ARM_TIMERS = "negotiated hold and keepalive timers"
@@ -100,6 +100,7 @@ TABLE: dict[tuple[State, Input], Transition] = {
     (_I, Input.START): Transition(_C, (A.DIAL,)),
     (_I, Input.START_PASSIVE): Transition(_A),
     (_I, Input.TCP_CONNECTED): Transition(_I, (A.CLOSE,)),
+    (_I, Input.STOP): Transition(_I, (A.STOP_RETRY,)),  # also cancels a pending automatic restart
     # §8.2.2 Connect.
     (_C, Input.START): Transition(_C),
     (_C, Input.START_PASSIVE): Transition(_C),

@@ -355,7 +355,7 @@ class Session:
                 cease = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
                 self._notify(conn, cease, reason)
             elif action is Action.CLOSE:
-                self._close(now, conn, step.state, event, reason)
+                self._close(conn, before, step.state, event, reason)
             elif action is Action.RETRY_LATER:
                 self._retry_later(now)
             elif action is Action.FAIL:
@@ -369,7 +369,7 @@ class Session:
             elif action is Action.PROCESS_REFRESH and isinstance(message, RouteRefresh):
                 self._answer_refresh(now, message)
 
-    def _close(self, now: float, conn: _Conn, new_state: State, event: Input, reason: str) -> None:
+    def _close(self, conn: _Conn, before: State, new_state: State, event: Input, reason: str) -> None:
         conn.hold_deadline = conn.keepalive_deadline = None
         self._conns.pop(conn.conn_id, None)
         self._events.append(CloseConnection(conn.conn_id, reason))
@@ -381,8 +381,9 @@ class Session:
             if gr is not None and event is Input.TCP_FAILS:
                 # RFC 4724 §4.2: the helper keeps the peer's routes as stale; we hold none, so we record it.
                 self._events.append(PeerRestarting(gr.restart_time, reason))
-        if not self._conns:
-            # The last connection's outcome becomes the session's (fsm.py theory of operation).
+        if not self._conns and before >= State.OPEN_SENT:
+            # The last connection's outcome becomes the session's (fsm.py theory of operation); one
+            # refused on arrival (Idle) never was the session's and leaves its timers alone.
             self._base = new_state
             self._base_deadline = None
 

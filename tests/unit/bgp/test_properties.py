@@ -282,11 +282,14 @@ operations = st.one_of(
 def test_sessions_survive_any_sequence_of_inputs(ops: list[tuple[str, object]]) -> None:
     s = Session(config(hold_time=9))
     now = 0.0
+    running = False
     for op, arg in ops:
         if op == "start":
             s.start(now)
+            running = True
         elif op == "stop":
             s.stop(now, int(arg))  # type: ignore[call-overload]
+            running = False
         elif op == "connect":
             s.connection_made(now, int(arg), A_ADDR, B_ADDR, outbound=int(arg) == 1)  # type: ignore[call-overload]
         elif op == "lost":
@@ -306,4 +309,11 @@ def test_sessions_survive_any_sequence_of_inputs(ops: list[tuple[str, object]]) 
         drain(s)
         s.data_to_send()
         assert s.state in State
+        assert (s.negotiated is not None) == (s.state == State.ESTABLISHED)
+        # Liveness: a running session always has something to wait for (a dial, a retry, a restart or a
+        # hold timer); a stopped one only its open connections' timers.
+        if running:
+            assert timer is not None, s.state
+        elif s.state <= State.ACTIVE:
+            assert s.state == State.IDLE and timer is None
     assert AS_TRANS == 23456
