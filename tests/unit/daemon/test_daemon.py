@@ -431,3 +431,11 @@ async def test_reload_warns_about_start_only_settings(tmp_path: Path) -> None:
             await h.until(lambda: h.daemon.core.store.generation == 2)
     warned = [e for e in logs if e["event"] == "restartNeeded"]
     assert [e["field"] for e in warned] == ["NodeConfig spec.membership"]
+
+
+async def test_sigterm_stops_gracefully(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await h.until(lambda: h.fake.journal[-1] == "close first")
+        assert h.fake.journal[-2:] == ["close second", "close first"]
+        assert not os.path.exists(h.socket)
