@@ -1,5 +1,5 @@
 """Two sessions behind a simulated adapter (dials succeed when the other side listens, cuts close both
-ends): whatever the start order, passive sides and cuts, they end up Established, and stay there."""
+ends): whatever the start order, passive sides, cuts and garbage, they end up Established, and stay."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ class Net:
         self.sides[name].connection_made(now, cid, local, remote, outbound=True)  # type: ignore[arg-type]
         self.sides[peer_name].connection_made(now, cid, remote, local, outbound=False)  # type: ignore[arg-type]
 
+    def garbage(self, now: float, data: bytes) -> None:
+        for cid in list(self.live):
+            self.sides["a"].data_received(now, cid, data)
+
     def cut(self, now: float) -> None:
         for cid in list(self.live):
             self.live.discard(cid)
@@ -71,10 +75,11 @@ class Net:
 @given(
     st.sampled_from([(False, False), (True, False), (False, True)]),
     st.floats(0, 60),
-    st.lists(st.floats(0, 120), max_size=4),
+    st.lists(st.tuples(st.floats(0, 120), st.sampled_from(["cut", "garbage"])), max_size=4),
+    st.binary(min_size=1, max_size=40),
 )
 def test_sessions_converge_to_established(
-    passive: tuple[bool, bool], b_start: float, cuts: list[float]
+    passive: tuple[bool, bool], b_start: float, disturbances: list[tuple[float, str]], junk: bytes
 ) -> None:
     kw = {"hold_time": 9, "connect_retry": 1.0, "connect_retry_max": 8.0, "connect_time": 5.0}
     a = Session(config(64512, 64513, "192.0.2.1", passive=passive[0], **kw))
@@ -82,7 +87,7 @@ def test_sessions_converge_to_established(
     net = Net(a, b)
     a.start(0.0)
     net.running["a"] = True
-    inputs = sorted([(b_start, "start b"), *((t, "cut") for t in cuts)])
+    inputs = sorted([(b_start, "start b"), *disturbances])
     last_disturbance = inputs[-1][0]
     now = 0.0
     net.settle(now)
@@ -93,8 +98,10 @@ def test_sessions_converge_to_established(
             if what == "start b":
                 b.start(now)
                 net.running["b"] = True
-            else:
+            elif what == "cut":
                 net.cut(now)
+            else:
+                net.garbage(now, b"\x00" * 19 + junk)  # never a valid header: 1/1 and a reset
         elif timer is not None:
             now = max(now, timer)
             a.handle_timer(now)
