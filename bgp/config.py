@@ -55,8 +55,9 @@ class SessionConfig:
     dynamic_asn: Literal["internal", "external"] | None = None
 
     def __post_init__(self) -> None:
-        # RFC 4271 §4.2: Hold Time is 0 or at least 3 seconds; these are configuration bugs, not peer errors.
-        if not (self.hold_time == 0 or 3 <= self.hold_time <= 0xFFFF):
+        # RFC 4271 §4.2: Hold Time is 0 or at least 3 whole seconds; these are configuration bugs, not peer
+        # errors.
+        if not isinstance(self.hold_time, int) or not (self.hold_time == 0 or 3 <= self.hold_time <= 0xFFFF):
             raise ValueError(f"hold time {self.hold_time} must be 0 or 3..65535")
         if self.keepalive_time is not None and self.keepalive_time < 0:
             raise ValueError("keepalive time must not be negative")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
+import pytest
+
 from bgp import (
     BgpError,
     CloseConnection,
@@ -532,3 +534,18 @@ def test_sending_an_update_restarts_the_keepalive_timer() -> None:
     assert p.a.get_timer() == 3.0
     p.a.set_routes(2.0, [Route(P1)])
     assert p.a.get_timer() == 5.0
+
+
+@pytest.mark.parametrize(
+    "bad", [{"hold_time": 2}, {"hold_time": 90.0}, {"connect_retry": 0}, {"local_as": 0}]
+)
+def test_configuration_bugs_fail_loudly(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        config(**bad)  # type: ignore[arg-type]
+
+
+def test_derived_configuration() -> None:
+    assert config(hold_time=0).keepalive == 0
+    assert config(hold_time=9).keepalive == 3
+    assert config(64512, 0, dynamic_asn="external").ebgp
+    assert not config(64512, 0, dynamic_asn="internal").ebgp
