@@ -298,9 +298,11 @@ def test_link_down_then_up(lab: Lab, family: int) -> None:
     )
     time.sleep(BURST_DONE)
     pcap = capture.stop()
-    # Back on the link, the owner re-announces without being asked.
+    # Back on the link, the owner re-announces without being asked. The first round goes out the
+    # moment our side sees carrier, and the bridge port at the other end may not forward yet: that
+    # round can be lost (it was, in some runs), which is what the later rounds are for.
     burst = arp_replies(pcap, vip) if family == 4 else advertisements(pcap, vip)
-    assert burst.get(owner.mac) == 5
+    assert burst.get(owner.mac, 0) in (4, 5)
     assert (arping(seg.client, "eth0", vip) if family == 4 else ndisc6(seg.client, "eth0", vip)) == owner.mac
 
 
