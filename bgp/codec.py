@@ -10,14 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from bgp.attributes import (
-    Attribute,
-    Handling,
-    MpReach,
-    decode_attributes,
-    encode_attributes,
-    type_code,
-)
+from bgp.attribute_decoding import decode_attributes
+from bgp.attributes import Attribute, Handling, MpReach, encode_attributes, type_code
 from bgp.capabilities import decode_parameters, encode_parameters
 from bgp.errors import BgpError, ErrorCode, HeaderSubcode, OpenSubcode, UpdateSubcode
 from bgp.families import SUPPORTED_FAMILIES, Family
