@@ -132,9 +132,8 @@ def encode_parameters(capabilities: tuple[Capability, ...]) -> bytes:
 def decode_parameters(data: bytes) -> tuple[tuple[Capability, ...], int]:
     """Parse the Optional Parameters from their length octet on; returns the capabilities and the octets used.
 
-    RFC 4271 §6.2: an unknown parameter type is Unsupported Optional Parameter (2/4); lengths that do not
-    add up are Bad Message Length... RFC 4271 gives no subcode for that, so 2/0 (unspecific) is used, as
-    FRR and BIRD do.
+    RFC 4271 §6.2: an unknown parameter type is Unsupported Optional Parameter (2/4); a recognized but
+    malformed one (lengths that do not add up, a bad capability value) is subcode 0, Unspecific.
     """
     if not data:
         raise _open_error(0, "OPEN has no optional parameters length")
