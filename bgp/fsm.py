@@ -16,7 +16,10 @@ RFC 4271 §8 describes one FSM per peer connection. lbd keeps that split literal
 A connection ends in Idle (an error, a NOTIFICATION, hold expiry, STOP: the session counts a failure and
 restarts automatically after an exponential backoff unless it was stopped) or Active (the TCP connection
 failed in OpenSent, §8.2.2: listen and retry after the backoff). The base machine takes over from there
-once no connection is left.
+once no connection is left. The automatic restart waits in Idle (RFC 4271 §8.1.1 damping); STOP there
+cancels it, and a peer connecting meanwhile is taken as a passive automatic start (event 7) rather than
+refused, so a router that restarted gets its session back at once. While a connection exists the base
+machine's timer is parked: no second dial is started on our side.
 
 The table lists every (state, input) pair that RFC 4271 §8.2.2 defines for lbd. A pair missing from it is
 an unexpected event: RFC 4271 §8.2.2's "any other event" rows plus RFC 6608, i.e. NOTIFICATION FSM Error
