@@ -10,6 +10,7 @@ kernel, so the event loop wakes only for frames the responder may answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import errno
 import socket
@@ -114,40 +115,60 @@ class PacketPort:
 
 
 class Memberships:
-    """IPv6 multicast group memberships (solicited-node groups) held on one socket.
+    """IPv6 multicast group memberships (solicited-node groups), held on as many sockets as needed.
 
     Joining through the IPv6 stack, rather than only opening the NIC's MAC filter, makes the kernel
     report the membership with MLD, so switches doing MLD snooping forward the solicitations to us.
-    The socket is an unbound UDP socket: it holds memberships and receives nothing.
+    The sockets are unbound UDP sockets: they hold memberships and receive nothing. A socket's
+    memberships are charged to its option memory (`net.core.optmem_max`: about 2,300 groups at 128 KiB,
+    350 at the older 20 KiB default), so a join refused with ENOMEM/ENOBUFS moves to a new socket.
     """
 
-    __slots__ = ("_joined", "_sock")
+    __slots__ = ("_joined", "_socks")
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        self._joined: set[tuple[int, IPv6Address]] = set()
+        self._socks: list[socket.socket] = [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)]
+        self._joined: dict[tuple[int, IPv6Address], socket.socket] = {}
 
     @property
     def joined(self) -> frozenset[tuple[int, IPv6Address]]:
         return frozenset(self._joined)
 
-    def sync(self, wanted: frozenset[tuple[int, IPv6Address]], log: Callable[..., object]) -> None:
-        for index, group in sorted(self._joined - wanted):
-            self._set(socket.IPV6_LEAVE_GROUP, index, group, log)
-            self._joined.discard((index, group))
-        for index, group in sorted(wanted - self._joined):
-            if self._set(socket.IPV6_JOIN_GROUP, index, group, log):
-                self._joined.add((index, group))
+    @property
+    def sockets(self) -> int:
+        return len(self._socks)
 
-    def _set(self, option: int, index: int, group: IPv6Address, log: Callable[..., object]) -> bool:
-        try:
-            self._sock.setsockopt(socket.IPPROTO_IPV6, option, group.packed + struct.pack("@I", index))
-        except OSError as exc:
-            # A vanished interface took its memberships with it (ENODEV, EADDRNOTAVAIL on leave).
-            log("multicastMembership", group=str(group), ifindex=index, error=exc.strerror)
-            return False
-        return True
+    def sync(self, wanted: frozenset[tuple[int, IPv6Address]], log: Callable[..., object]) -> None:
+        for key in sorted(self._joined.keys() - wanted):
+            index, group = key
+            # A vanished interface took its memberships with it: leaving may fail, and that is fine.
+            with contextlib.suppress(OSError):
+                _set(self._joined.pop(key), socket.IPV6_LEAVE_GROUP, index, group)
+        for key in sorted(wanted - self._joined.keys()):
+            index, group = key
+            sock = self._socks[-1]
+            try:
+                try:
+                    _set(sock, socket.IPV6_JOIN_GROUP, index, group)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOMEM, errno.ENOBUFS):
+                        raise
+                    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                    self._socks.append(sock)
+                    _set(sock, socket.IPV6_JOIN_GROUP, index, group)
+            except OSError as exc:
+                # The link went away between the netlink event and now; the next sync drops it.
+                log("multicastMembership", group=str(group), ifindex=index, error=exc.strerror)
+                continue
+            self._joined[key] = sock
 
     def close(self) -> None:
-        self._sock.close()
+        for sock in self._socks:
+            sock.close()
+        self._socks.clear()
         self._joined.clear()
+
+
+def _set(sock: socket.socket, option: int, index: int, group: IPv6Address) -> None:
+    # struct ipv6_mreq { struct in6_addr ipv6mr_multiaddr; unsigned int ipv6mr_interface; }
+    sock.setsockopt(socket.IPPROTO_IPV6, option, group.packed + struct.pack("@I", index))
