@@ -35,7 +35,7 @@ from bgp.families import IPV4_UNICAST, IPV6_UNICAST, Address, Family, Prefix, fa
 from bgp.fsm import FSM_SUBCODE, Action, Input, State, Transition, transition
 from bgp.messages import Keepalive, Message, Notification, Open, RouteRefresh
 from bgp.negotiation import local_open, path_policy, plain, validate_open
-from bgp.packing import PathPolicy, end_of_rib, pack_updates, pack_withdrawals
+from bgp.packing import PathPolicy, attributes_fit, end_of_rib, pack_updates, pack_withdrawals
 from bgp.ribout import AdjRibOut
 from bgp.route import Route
 
@@ -533,12 +533,12 @@ class Session:
             blocked[6] = "address family IPv6 unicast not negotiated with the peer"
         elif not policy.next_hops_v6:
             blocked[6] = "no usable global IPv6 next hop (set next_hop_v6)"
-        if blocked[4] is None and blocked[6] is None:
-            return routes
         ok: list[Route] = []
         withheld: dict[str, list[Prefix]] = {}
         for r in routes:
             reason = blocked[r.prefix.version]
+            if reason is None and not attributes_fit(r):
+                reason = "communities do not fit in a 4096-octet UPDATE"
             if reason is None:
                 ok.append(r)
             else:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from bgp import CodecContext, MessageReader, Route, end_of_rib, pack_updates, pack_withdrawals
 from bgp.attributes import Communities, LargeCommunities, MpReach, MpUnreach
 from bgp.codec import UpdateResult
-from bgp.packing import PathPolicy
+from bgp.packing import PathPolicy, attributes_fit
 from bgp.ribout import AdjRibOut
 
 CTX = CodecContext()
@@ -119,3 +119,18 @@ def test_ribout_diffs_by_identity_by_prefix_and_incrementally() -> None:
     assert announce == [Route(p[1])] and withdraw == [p[0]]
     rib.change(withdraw=[p[0]])  # already gone: nothing to do
     assert not rib.pending()
+
+
+def test_largest_community_set_that_fits_still_makes_a_legal_update() -> None:
+    # Worst case: 4-octet AS towards an OLD speaker (AS4_PATH), iBGP attributes, two IPv6 next hops, a /128.
+    old = CodecContext(four_octet_as=False)
+    ibgp = PathPolicy(4200000000, False, IPv4Address("192.0.2.1"), EBGP.next_hops_v6)
+    n = 0
+    while attributes_fit(Route(IPv6Network("2001:db8::/128"), communities=tuple(range(n + 1)))):
+        n += 1
+    for prefix in (IPv6Network("2001:db8::/128"), IPv4Network("192.0.2.1/32")):
+        for policy in (ibgp, PathPolicy(4200000000, True, IPv4Address("192.0.2.1"), EBGP.next_hops_v6)):
+            route = Route(prefix, communities=tuple(range(n)), local_pref=5)
+            (msg,) = pack_updates([route], old, policy)
+            assert len(msg) <= 4096
+    assert not attributes_fit(Route(IPv4Network("192.0.2.1/32"), communities=tuple(range(n + 1))))

@@ -549,3 +549,11 @@ def test_derived_configuration() -> None:
     assert config(hold_time=9).keepalive == 3
     assert config(64512, 0, dynamic_asn="external").ebgp
     assert not config(64512, 0, dynamic_asn="internal").ebgp
+
+
+def test_route_whose_communities_cannot_fit_is_withheld() -> None:
+    p = established()
+    p.a.set_routes(1.0, [Route(P1, communities=tuple(range(1200))), Route(P2)])
+    p.transfer()
+    assert RoutesNotSent((P1,), "communities do not fit in a 4096-octet UPDATE") in p.events_a
+    assert [u.update.nlri for u in received_updates(p.events_b)] == [(P2,)]
