@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from bgp.attribute_decoding import decode_attributes
-from bgp.attributes import Attribute, Handling, MpReach, encode_attributes, type_code
+from bgp.attributes import (
+    AS_PATH,
+    NEXT_HOP,
+    ORIGIN,
+    Attribute,
+    Handling,
+    MpReach,
+    encode_attributes,
+    type_code,
+)
 from bgp.capabilities import decode_parameters, encode_parameters
 from bgp.errors import BgpError, ErrorCode, HeaderSubcode, OpenSubcode, UpdateSubcode
 from bgp.families import SUPPORTED_FAMILIES, Family
@@ -191,7 +200,7 @@ def decode_update(body: bytes, ctx: CodecContext) -> UpdateResult:
     if (nlri or has_mp_reach) and handling < Handling.TREAT_AS_WITHDRAW:
         # RFC 4271 §6.3 / RFC 7606 §3d: missing well-known mandatory attributes -> treat-as-withdraw.
         present = {type_code(a) for a in attrs}
-        needed = [1, 2] + ([3] if nlri else [])
+        needed = [ORIGIN, AS_PATH] + ([NEXT_HOP] if nlri else [])
         missing = [c for c in needed if c not in present]
         if missing:
             reason = f"missing well-known attribute {missing[0]}"
