@@ -439,3 +439,25 @@ async def test_sigterm_stops_gracefully(tmp_path: Path) -> None:
         await h.until(lambda: h.fake.journal[-1] == "close first")
         assert h.fake.journal[-2:] == ["close second", "close first"]
         assert not os.path.exists(h.socket)
+
+
+async def test_metrics_address_in_use_fails_start_and_cleans_up(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(GOOD)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        options = Options(
+            paths=(str(tmp_path / "c.yaml"),),
+            node=NODE,
+            socket=str(tmp_path / "lbd.sock"),
+            metrics=f"127.0.0.1:{port}",
+            log_level="info",
+        )
+        journal: list[str] = []
+        fake = FakeAnnouncer("only", journal)
+        daemon = Daemon(options, announcers=lambda _w: [fake], services=lambda _w: [])
+        with capture_logs(), pytest.raises(StartupError, match=f"metrics address 127.0.0.1:{port}"):
+            await daemon.run()
+    # Nothing was announced and the control socket is gone again.
+    assert journal == [] and not (tmp_path / "lbd.sock").exists()
