@@ -18,6 +18,10 @@ _BODY = struct.Struct("!HHBBH6s4s6s4s")
 LENGTH = _BODY.size
 # Where ar$tpa sits in an Ethernet frame, for a lookup before decoding.
 TARGET_IP = slice(HEADER_LENGTH + 24, HEADER_LENGTH + 28)
+# EtherType through ar$op of an Ethernet/IPv4 request and of its reply, as on the wire.
+_REQUEST_START = struct.pack("!HHHBBH", ETHERTYPE_ARP, 1, 0x0800, 6, 4, 1)
+_REPLY_START = struct.pack("!HHHBBH", ETHERTYPE_ARP, 1, 0x0800, 6, 4, 2)
+_OP_END = HEADER_LENGTH + 8
 # RFC 826 ar$hrd: 1 is Ethernet (IANA ARP hardware type); ar$pro takes the EtherType of IPv4.
 _HTYPE_ETHERNET = 1
 _PTYPE_IPV4 = 0x0800
@@ -85,11 +89,19 @@ def encode_frame(destination: bytes, packet: ArpPacket) -> bytes:
     return HEADER.pack(destination, packet.sender_mac, ETHERTYPE_ARP) + packet.encode()
 
 
-def reply_to(request: ArpPacket, mac: bytes) -> bytes:
-    """RFC 826 "Packet Reception": swap sender and target, put our hardware address as sender, set
-    ar$op to reply and send it to the requester's hardware address."""
-    reply = ArpPacket(Op.REPLY, mac, request.target_ip, request.sender_mac, request.sender_ip)
-    return encode_frame(request.sender_mac, reply)
+def reply_to(frame: bytes, mac: bytes) -> bytes | None:
+    """The reply to an Ethernet/IPv4 ARP request asking for an address, or None for any other frame (a
+    reply, a gratuitous packet, anything malformed). RFC 826 "Packet Reception": swap sender and target,
+    put our hardware address as sender, set ar$op to reply, and send it to the requester's hardware
+    address. Built on the raw bytes, as it is the responder's per-request path: the same result as
+    `decode_frame`, then `encode_frame` of the swapped packet."""
+    if len(frame) < HEADER_LENGTH + LENGTH or frame[12:_OP_END] != _REQUEST_START:
+        return None
+    sha, spa, tpa = frame[22:28], frame[28:32], frame[38:42]
+    # RFC 5227 §3 announcements and other gratuitous requests (sender IP = target IP) ask nothing.
+    if spa == tpa:
+        return None
+    return sha + mac + _REPLY_START + mac + tpa + sha + spa
 
 
 def gratuitous(address: IPv4Address, mac: bytes) -> tuple[bytes, bytes]:

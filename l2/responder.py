@@ -127,7 +127,7 @@ class Responder:
         self._transmits: list[Transmit] = []
         self._events: list[Event] = []
         self.counters: dict[IPAddress, Counters] = {}
-        self.dropped: dict[arp.ArpDrop | ndp.NdpDrop, int] = {}
+        self.dropped: dict[ndp.NdpDrop, int] = {}
 
     # --- inputs ------------------------------------------------------------------------------------
 
@@ -274,27 +274,22 @@ class Responder:
         self._transmits.append(Transmit(interface.name, ndp.encode_frame(advert, source_mac=interface.mac)))
         counters.gratuitous += 1
 
-    def _drop(self, reason: arp.ArpDrop | ndp.NdpDrop) -> None:
+    def _drop(self, reason: ndp.NdpDrop) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
     def _receive_arp(self, name: str, frame: bytes) -> None:
-        if self._state.by_target.get((name, frame[arp.TARGET_IP])) is None:
-            return
-        packet = arp.decode_frame(frame)
-        if isinstance(packet, arp.ArpDrop):
-            self._drop(packet)
+        answer = self._state.by_target.get((name, frame[arp.TARGET_IP]))
+        if answer is None:
             return
         # Replies and gratuitous packets (ours echoed by the segment, or a conflicting speaker's) ask
         # nothing; RFC 5227 probes (sender IP 0.0.0.0) are requests and get an answer, which is how an
         # owner defends its address.
-        if packet.op is not arp.Op.REQUEST or packet.is_gratuitous:
+        reply = arp.reply_to(frame, answer.interface.mac)
+        if reply is None:
             return
-        answer = self._state.answers.get((packet.target_ip, name))
-        if answer is None:
-            return
-        counters = self.counters[packet.target_ip]
+        counters = self.counters[answer.owned.address]
         counters.requests += 1
-        self._transmits.append(Transmit(name, arp.reply_to(packet, answer.interface.mac)))
+        self._transmits.append(Transmit(name, reply))
         counters.responses += 1
 
     def _receive_ndp(self, name: str, frame: bytes) -> None:

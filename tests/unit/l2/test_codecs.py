@@ -46,10 +46,8 @@ def test_padded_arp_frame_decodes() -> None:
 
 
 def test_reply_swaps_sender_and_target() -> None:
-    request = arp.decode_frame(LINUX_ARP_REQUEST)
-    assert isinstance(request, arp.ArpPacket)
-    frame = arp.reply_to(request, MAC_B)
-    assert frame[:6] == MAC_A and frame[6:12] == MAC_B
+    frame = arp.reply_to(LINUX_ARP_REQUEST + bytes(18), MAC_B)  # padded, as on the wire
+    assert frame is not None and frame[:6] == MAC_A and frame[6:12] == MAC_B
     assert arp.decode_frame(frame) == arp.ArpPacket(
         arp.Op.REPLY, MAC_B, IPv4Address("192.0.2.9"), MAC_A, IPv4Address("192.0.2.1")
     )
@@ -78,6 +76,36 @@ def test_arp_drops() -> None:
 @given(st.binary(max_size=80))
 def test_arp_decoder_never_raises(data: bytes) -> None:
     assert isinstance(arp.decode_frame(data), arp.ArpPacket | arp.ArpDrop)
+
+
+def test_no_reply_to_replies_gratuitous_or_other_frames() -> None:
+    vip = IPv4Address("198.51.100.7")
+    assert all(arp.reply_to(f, MAC_A) is None for f in arp.gratuitous(vip, MAC_B))
+    assert arp.reply_to(LINUX_ARP_REQUEST[:41], MAC_A) is None
+    assert arp.reply_to(LINUX_NS, MAC_A) is None
+
+
+ARP_REQUESTS = st.builds(
+    lambda sha, spa, tha, tpa: arp.encode_frame(
+        BROADCAST, arp.ArpPacket(arp.Op.REQUEST, sha, IPv4Address(spa), tha, IPv4Address(tpa))
+    ),
+    st.binary(min_size=6, max_size=6),
+    st.integers(0, 2**32 - 1),
+    st.binary(min_size=6, max_size=6),
+    st.integers(0, 2**32 - 1),
+)
+
+
+@given(st.one_of(ARP_REQUESTS, st.binary(max_size=80)), st.binary(min_size=6, max_size=6))
+def test_raw_reply_is_the_decoded_reply(frame: bytes, mac: bytes) -> None:
+    """`reply_to` on raw bytes agrees with decoding the request and encoding the swapped packet."""
+    packet = arp.decode_frame(frame)
+    reply = arp.reply_to(frame, mac)
+    if not isinstance(packet, arp.ArpPacket) or packet.op is not arp.Op.REQUEST or packet.is_gratuitous:
+        assert reply is None
+        return
+    swapped = arp.ArpPacket(arp.Op.REPLY, mac, packet.target_ip, packet.sender_mac, packet.sender_ip)
+    assert reply == arp.encode_frame(packet.sender_mac, swapped)
 
 
 def test_linux_ns_decodes() -> None:
