@@ -182,10 +182,10 @@ class Daemon:
         self.metrics.add_provider(lambda: samples(self.core, self.status))
         self.metrics.add_provider(self.bfd.metric_samples)
         if metrics != "off":
-            host, port = parse_host_port(metrics)
             try:
+                host, port = parse_host_port(metrics)
                 self._metrics_runner = await start_metrics_server(self.metrics, host, port)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 raise StartupError(f"metrics address {metrics}: {exc}") from exc
         await self._start_bfd_if_needed(config)
         self._started_with = node_config or NodeConfig("", self.options.node)
