@@ -333,17 +333,14 @@ class Membership:
         step = transition(previous, what)
         m.state = step.state
         if step.emit is Emit.UP:
-            m.next_probe = None
             self._events.append(MemberUp(m.name, m.proven_inc, previous))
         elif step.emit is Emit.SUSPECT:
             m.suspicions += 1
             self._events.append(MemberSuspect(m.name, now - m.last_heard))
         elif step.emit is Emit.DOWN:
             m.downs += 1
-            m.next_probe = None
             self._events.append(MemberDown(m.name, now - m.last_heard))
         elif step.emit is Emit.LEFT:
-            m.next_probe = None
             self._events.append(MemberLeft(m.name))
 
     def _relayed(self, sender: _Member, relays: tuple[Relay, ...], now: float) -> None:
@@ -365,7 +362,12 @@ class Membership:
         self._send(m, now, answer=m.known_inc != m.proven_inc)
 
     def _probe_due(self, m: _Member) -> float:
-        return m.next_probe if m.next_probe is not None else m.last_direct + self.timers.probe_after
+        """Probes fill the gap between a late heartbeat and the failure timeout. A member still live
+        only through relays after that (its direct path broke) gets the periodic heartbeats alone, until
+        direct contact resets `next_probe`."""
+        t = self.timers
+        due = m.next_probe if m.next_probe is not None else m.last_direct + t.probe_after
+        return due if due < m.last_direct + t.failure_timeout else math.inf
 
     def _send(self, m: _Member, now: float, *, answer: bool, kind: Kind = Kind.HEARTBEAT) -> None:
         self._outbox.append((self._encode(m, now, kind, answer=answer), (str(m.address), m.port)))

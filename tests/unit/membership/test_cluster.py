@@ -143,6 +143,9 @@ def test_relays_keep_a_member_live_when_only_the_direct_path_fails() -> None:
     for name in NAMES:
         assert cluster.events(name, MemberDown) == []
         assert cluster.live(name) == frozenset(NAMES)
+    # Probing the broken direct path stops at the failure timeout: 8 probes, then heartbeats only.
+    [b] = [m for m in cluster.engine("a").members(cluster.now) if m.name == "b"]
+    assert b.counters.probes_sent == 8
     # Losing the relay too makes the member dead.
     cluster.cut("a", "c")
     cluster.run_for(0.5)
