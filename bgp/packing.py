@@ -62,14 +62,14 @@ GroupKey = tuple[int, tuple[int, ...], tuple[tuple[int, int, int], ...], int | N
 # Room for COMMUNITIES and LARGE_COMMUNITY values in one UPDATE: everything else we send (ORIGIN, AS_PATH
 # with AS4_PATH, NEXT_HOP, LOCAL_PREF, the MP_REACH_NLRI header with two IPv6 next hops, two attribute
 # headers) takes under 128 octets, and one prefix of up to 17 octets must still fit.
-_COMMUNITY_ROOM = _BUDGET - 128 - 17
+COMMUNITY_ROOM = _BUDGET - 128 - 17
 
 
 def attributes_fit(route: Route) -> bool:
     """Whether the route's communities leave room for its prefix in a 4096-octet UPDATE (RFC 4271 §4)."""
-    if 4 * len(route.communities) + 12 * len(route.large_communities) <= _COMMUNITY_ROOM:
+    if 4 * len(route.communities) + 12 * len(route.large_communities) <= COMMUNITY_ROOM:
         return True  # the common case, without building sets
-    return 4 * len(set(route.communities)) + 12 * len(set(route.large_communities)) <= _COMMUNITY_ROOM
+    return 4 * len(set(route.communities)) + 12 * len(set(route.large_communities)) <= COMMUNITY_ROOM
 
 
 def _group_key(route: Route) -> GroupKey:

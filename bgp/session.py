@@ -35,7 +35,7 @@ from bgp.families import IPV4_UNICAST, IPV6_UNICAST, Address, Family, Prefix, fa
 from bgp.fsm import FSM_SUBCODE, Action, Input, State, Transition, transition
 from bgp.messages import Keepalive, Message, Notification, Open, RouteRefresh
 from bgp.negotiation import local_open, path_policy, plain, validate_open
-from bgp.packing import PathPolicy, attributes_fit, end_of_rib, pack_updates, pack_withdrawals
+from bgp.packing import COMMUNITY_ROOM, PathPolicy, attributes_fit, end_of_rib, pack_updates, pack_withdrawals
 from bgp.ribout import AdjRibOut
 from bgp.route import Route
 
@@ -535,10 +535,12 @@ class Session:
             blocked[6] = "no usable global IPv6 next hop (set next_hop_v6)"
         ok: list[Route] = []
         withheld: dict[str, list[Prefix]] = {}
+        room = COMMUNITY_ROOM
         for r in routes:
             reason = blocked[r.prefix.version]
-            if reason is None and not attributes_fit(r):
-                reason = "communities do not fit in a 4096-octet UPDATE"
+            # Inline size test first: attributes_fit (with deduplication) only for the rare large sets.
+            if reason is None and 4 * len(r.communities) + 12 * len(r.large_communities) > room:
+                reason = None if attributes_fit(r) else "communities do not fit in a 4096-octet UPDATE"
             if reason is None:
                 ok.append(r)
             else:
