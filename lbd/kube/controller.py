@@ -39,6 +39,7 @@ from lbd.config import Config, ConfigError, IPAddressPool
 from lbd.config.model import IPAddress
 from lbd.kube.api import NOT_FOUND, RETRYABLE, KubeApi
 from lbd.kube.events import WARNING, EventRecorder, ObjectRef
+from lbd.kube.pacing import Pacing
 from lbd.kube.reflector import ApiStatusError
 from lbd.kube.resources import SERVICES
 from lbd.kube.sources import ConfigUpdate, KubeSources
@@ -114,6 +115,7 @@ class ControllerRole:
         self.events = events
         self.load_balancer_class = load_balancer_class
         self.debounce = debounce
+        self.pacing = Pacing(debounce)
         self.retry_delay = retry_delay
         self.leading = False
         self.passes = 0
@@ -174,11 +176,14 @@ class ControllerRole:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(self.debounce)
+            await asyncio.sleep(self.pacing.delay)
             self._wake.clear()
             if not (self.leading and self.sources.informers.synced):
                 continue
-            if not await self.reconcile():
+            self.pacing.begin()
+            ok = await self.reconcile()
+            self.pacing.end()
+            if not ok:
                 self._schedule_retry()
 
     def _schedule_retry(self) -> None:

@@ -35,6 +35,7 @@ from lbd.config import Config, World
 from lbd.config.model import IPAddress
 from lbd.daemon.announcer import Announcer
 from lbd.kube.events import NORMAL, EventRecorder, ObjectRef
+from lbd.kube.pacing import Pacing
 from lbd.kube.resources import SERVICES
 from lbd.kube.sources import KubeSources
 from lbd.kube.status_objects import StatusPublisher, desired_statuses
@@ -65,19 +66,21 @@ def announced_allocations(config: Config, world: World, load_balancer_class: str
                 break
         if not addresses:
             continue  # MetalLB: invalidIP
-        pools = {p.name for a in addresses if (p := config.pool_of(a)) is not None}
-        if len(pools) != 1 or any(config.pool_of(a) is None for a in addresses):
+        pools = [config.pool_of(a) for a in addresses]
+        first = pools[0]
+        if first is None or any(p is not first for p in pools):
             continue  # MetalLB: ipNotAllowed
-        out.append(Assignment(key, State.ALLOCATED, Reason.KEPT, tuple(addresses), pools.pop()))
+        out.append(Assignment(key, State.ALLOCATED, Reason.KEPT, tuple(addresses), first.name))
     return AllocationResult(tuple(out))
 
 
 def announced_services(desired: DesiredState) -> dict[tuple[str, str], tuple[IPAddress, ...]]:
     """(service, protocol) -> addresses this node announces for it."""
     out: dict[tuple[str, str], tuple[IPAddress, ...]] = {}
+    l2_services = {x.service for x in desired.l2}
     for state in desired.services:
         a = state.allocation
-        if any(x.service == a.key for x in desired.l2):
+        if a.key in l2_services:
             out[(a.key, LAYER2)] = a.addresses
         if state.bgp is not None and state.bgp.reason is None and state.bgp.peers:
             out[(a.key, BGP)] = a.addresses
@@ -113,6 +116,7 @@ class SpeakerRole:
         self.interfaces = interfaces
         self.load_balancer_class = load_balancer_class
         self.debounce = debounce
+        self.pacing = Pacing(debounce)
         self.retry_delay = retry_delay
         self.desired: DesiredState | None = None
         self.pushes = 0
@@ -160,11 +164,14 @@ class SpeakerRole:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(self.debounce)
+            await asyncio.sleep(self.pacing.delay)
             self._wake.clear()
             if not self.sources.informers.synced:
                 continue
-            if not await self.reconcile():
+            self.pacing.begin()
+            ok = await self.reconcile()
+            self.pacing.end()
+            if not ok:
                 loop = asyncio.get_running_loop()
                 if self._retry is None or self._retry.when() < loop.time():
                     self._retry = loop.call_later(self.retry_delay, self.wake)
