@@ -2,7 +2,8 @@
 
 Theory of operation. One instance leads (a Lease, see `lbd.kube.lease`); only the leader writes. On
 every change of the watched objects (debounced) the leader runs the allocator over all Services of
-its class (`lbd.reconcile.allocate_snapshot`) and makes each Service match its verdict:
+its class (`lbd.allocator.incremental`: the result of `lbd.reconcile.allocate_snapshot`, at the cost
+of what changed) and makes each Service match its verdict:
 
 - `metadata.annotations["metallb.io/ip-allocated-from-pool"]` names the pool (removed when pending),
 - `status.loadBalancer.ingress` lists the addresses (emptied when pending), through the status
@@ -34,6 +35,7 @@ import structlog
 
 from lbd.allocator import ALLOCATED_FROM_POOL, AllocationResult, Assignment, State
 from lbd.allocator.addresses import PoolSpace, Span
+from lbd.allocator.incremental import IncrementalAllocator
 from lbd.allocator.inputs import is_ours
 from lbd.config import Config, ConfigError, IPAddressPool
 from lbd.config.model import IPAddress
@@ -45,7 +47,6 @@ from lbd.kube.resources import SERVICES
 from lbd.kube.sources import ConfigUpdate, KubeSources
 from lbd.kube.store import Obj
 from lbd.metrics import Sample
-from lbd.reconcile import Snapshot, allocate_snapshot
 
 log = structlog.get_logger("lbd.kube.controller")
 
@@ -121,6 +122,7 @@ class ControllerRole:
         self.passes = 0
         self.writes = 0
         self._previous: dict[str, tuple[IPAddress, ...]] = {}
+        self._allocator = IncrementalAllocator()
         self._last: tuple[Config, AllocationResult] | None = None
         self._reported: dict[str, _Verdict] = {}
         self._reported_config: int | None = None
@@ -134,6 +136,7 @@ class ControllerRole:
         self.leading = True
         # A new term starts from the Services' status: re-adoption, no memory of an older term.
         self._previous = {}
+        self._allocator = IncrementalAllocator()
         self._reported = {}
         self._reported_config = None
         self.wake()
@@ -209,14 +212,15 @@ class ControllerRole:
         if config is None:
             return True
         world = self.sources.world()
-        snapshot = Snapshot(
-            config=config,
-            world=world,
-            node="",
+        # Same result as a whole pass (lbd.reconcile.allocate_snapshot), at the cost of what changed:
+        # KubeSources hands out the same Service objects while their resourceVersion is unchanged.
+        allocations = self._allocator.allocate(
+            tuple(config.pools[n] for n in sorted(config.pools)),
+            world.services,
+            namespaces=world.namespaces.values(),
             load_balancer_class=self.load_balancer_class,
             previous=self._previous,
         )
-        allocations = allocate_snapshot(snapshot)
         self._last = (config, allocations)
         self._previous = {a.key: a.addresses for a in allocations.services if a.state is State.ALLOCATED}
         store = self.sources.informers.store(SERVICES)
