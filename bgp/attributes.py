@@ -299,9 +299,7 @@ def frame_attribute(flags: int, code: int, value: bytes) -> bytes:
 
 
 def encode_attribute(attr: Attribute, four_octet_as: bool) -> bytes:
-    if isinstance(attr, UnknownAttribute):
-        return frame_attribute(attr.flags, attr.type_code, attr.value)
-    code, flags = _KINDS[type(attr)]
+    code, flags = (attr.type_code, attr.flags) if isinstance(attr, UnknownAttribute) else _KINDS[type(attr)]
     return frame_attribute(flags, code, _value(attr, four_octet_as))
 
 

@@ -272,15 +272,12 @@ class Session:
                 self._retry_later(now)
             elif action is Action.STOP_RETRY:
                 self._base_deadline = None
-            elif action is Action.FAIL:
-                self._failures += 1
-                self._schedule_restart(now)
-            # Message-related actions need a connection; in Idle/Connect/Active there is none (fsm.py).
+            # The base machine only gets START, STOP, its timer and dial failures, all in the table for
+            # Idle/Connect/Active; connection and message actions belong to connections.
         self._report(reason)
 
     def _dial(self, now: float) -> None:
-        if self._conns:
-            return  # a connection exists: §6.8 handles the peer's one, no new dial
+        # Never reached while a connection exists: the base timer is parked then (fsm.py).
         self._base_deadline = now + self.config.connect_time
         self._events.append(ConnectRequested(now, self.config.connect_time))
 
@@ -564,8 +561,7 @@ class Session:
 
     def _answer_refresh(self, now: float, msg: RouteRefresh) -> None:
         conn = self._established
-        if conn is None or conn.negotiated is None or self._policy is None:
-            return
+        assert conn is not None and conn.negotiated is not None and self._policy is not None  # Established
         family = (msg.afi, msg.safi)
         # RFC 2918 §4: a family not negotiated is ignored; RFC 7313 §5: so are subtypes other than a plain
         # request (we do not offer enhanced route refresh).

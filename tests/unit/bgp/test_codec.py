@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network, ip_network
 
 import pytest
 
-from bgp import BgpError, CodecContext, Handling, MessageReader, Open, Update, decode, encode
-from bgp.attributes import As4Path, AsPath, AsPathSegment, Origin, merge_as4_path
+from bgp import BgpError, CodecContext, Handling, MessageReader, Notification, Open, Update, decode, encode
+from bgp.attributes import (
+    As4Path,
+    AsPath,
+    AsPathSegment,
+    MpReach,
+    MpUnreach,
+    Origin,
+    UnknownAttribute,
+    merge_as4_path,
+)
 from bgp.capabilities import GracefulRestart, Multiprotocol, UnknownCapability, decode_parameters
 from bgp.codec import UpdateResult, decode_update, frame
 
@@ -226,3 +235,85 @@ def test_as4_path_merge_rfc6793() -> None:
     merged = merge_as4_path(with_set, As4Path((AsPathSegment(seq, (4200000000,)),)))
     assert merged == AsPath((AsPathSegment(aset, (1, 2, 3)), AsPathSegment(seq, (4200000000,))))
     assert Update().as_path() is None
+    assert Update(attributes=(as_path,)).as_path() == as_path
+
+
+@pytest.mark.parametrize(
+    ("attrs", "nlri", "handling"),
+    [
+        # RFC 7606 §7.11: MP attributes too short to locate their NLRI reset the session.
+        (b"\x80\x0e\x03\x00\x02\x01", b"", Handling.SESSION_RESET),
+        (b"\x80\x0f\x02\x00\x02", b"", Handling.SESSION_RESET),
+        # MP_UNREACH with an unparseable prefix resets; one of a family not negotiated stays opaque.
+        (b"\x80\x0f\x05\x00\x02\x01\x81\x00", b"", Handling.SESSION_RESET),
+        (b"\x80\x0f\x04\x00\x19\x46\x00", b"", Handling.OK),
+    ],
+)
+def test_mp_attribute_outcomes(attrs: bytes, nlri: bytes, handling: Handling) -> None:
+    assert outcome(attrs, nlri).handling == handling
+
+
+def test_classic_prefix_overrunning_its_field_resets() -> None:
+    got = decode_update(update_body(ORIGIN + AS_PATH_EMPTY + NEXT_HOP, nlri=b"\x18\xc6\x33"), CodecContext())
+    assert (got.handling, got.error) == (Handling.SESSION_RESET, BgpError(3, 10))
+
+
+def test_update_accessors() -> None:
+    p4, p6 = ip_network("198.51.100.0/24"), ip_network("2001:db8::/32")
+    upd = Update(
+        withdrawn=(p4,),
+        attributes=(MpReach(2, 1, (), (p6,)), MpUnreach(2, 1, (p6,))),
+        nlri=(p4,),
+    )
+    assert upd.announced() == (p4, p6)
+    assert upd.withdrawals() == (p4, p6)
+    assert upd.end_of_rib() is None
+    # The End-of-RIB of a family we did not negotiate is still recognised.
+    assert Update(attributes=(UnknownAttribute(0x80, 15, b"\x00\x19\x46"),)).end_of_rib() == (25, 70)
+    assert Update(attributes=(Origin(0),)).end_of_rib() is None
+
+
+def test_decode_checks_the_frame_and_encode_refuses_oversized_messages() -> None:
+    with pytest.raises(BgpError) as info:
+        decode(M + b"\x00")
+    assert info.value == BgpError(1, 2)
+    with pytest.raises(BgpError) as info:
+        decode(M + b"\x00\x13\x04" + b"\x00")
+    assert info.value == BgpError(1, 2, b"\x00\x13")
+    assert len(encode(Update())) == 23
+    too_many = Update(withdrawn=tuple(IPv4Network((i << 8, 24)) for i in range(1100)))
+    with pytest.raises(ValueError):
+        encode(too_many)
+
+
+def test_shutdown_communication_that_is_not_utf8_is_ignored() -> None:
+    assert Notification(6, 2, b"\x02\xff\xfe").shutdown_communication() is None
+    assert Notification(6, 3, b"\x02ab").shutdown_communication() is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "05 0203 010100",  # multiprotocol of length 1
+        "05 0203 020100",  # route refresh with a value
+        "05 0203 410100",  # 4-octet AS of length 1
+        "05 0203 400100",  # graceful restart of length 1
+        "03 0201 01",  # capability header truncated
+        "04 0202 0105",  # capability longer than its parameter
+        "02 0203",  # parameter longer than the parameters
+        "01 02",  # parameter header truncated
+        "ff ff 00",  # RFC 9072 extended length truncated
+    ],
+)
+def test_malformed_capabilities_are_2_0(params: str) -> None:
+    # RFC 4271 §6.2: a recognized but malformed optional parameter -> subcode 0 (Unspecific).
+    with pytest.raises(BgpError) as info:
+        decode_parameters(bytes.fromhex(params))
+    assert (info.value.code, info.value.subcode) == (2, 0)
+
+
+def test_parameters_need_a_length_octet_and_errors_compare_by_value() -> None:
+    with pytest.raises(BgpError):
+        decode_parameters(b"")
+    assert BgpError(1, 1) != "x"
+    assert "BgpError(1, 2" in repr(BgpError(1, 2))

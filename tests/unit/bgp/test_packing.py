@@ -109,11 +109,15 @@ def test_ribout_diffs_by_identity_by_prefix_and_incrementally() -> None:
     assert rib.take_changes() == ([Route(p[0], local_pref=7)], [])
     rib.mark_sent([Route(p[0], local_pref=7)])
     # A different set of prefixes: dictionary path, one added and one gone.
-    rib.replace([Route(p[0], local_pref=7), Route(p[2])])
+    rib.replace([Route(p[2]), Route(p[0], local_pref=7)])
     announce, withdraw = rib.take_changes()
     assert announce == [Route(p[2])] and withdraw == [p[1]]
     rib.mark_sent(announce)
     rib.mark_withdrawn(withdraw)
+    # Reordered with one change: dictionary path, only the changed prefix.
+    rib.replace([Route(p[0], local_pref=8), Route(p[2])])
+    assert rib.take_changes() == ([Route(p[0], local_pref=8)], [])
+    rib.mark_sent([Route(p[0], local_pref=8)])
     rib.change(withdraw=[p[0]], announce=[Route(p[1])])
     announce, withdraw = rib.take_changes()
     assert announce == [Route(p[1])] and withdraw == [p[0]]

@@ -34,6 +34,7 @@ from bgp import (
 from bgp.attributes import AsPath, AsPathSegment, LocalPref, MpReach, MpUnreach, NextHop
 from bgp.capabilities import FourOctetAs, Multiprotocol, RouteRefreshCap
 from bgp.codec import UpdateResult, frame
+from bgp.session import parse_address
 from tests.unit.bgp.helpers import A_ADDR, B_ADDR, Pair, config, decode_all, drain
 
 P1 = ip_network("198.51.100.1/32")
@@ -537,7 +538,16 @@ def test_sending_an_update_restarts_the_keepalive_timer() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"hold_time": 2}, {"hold_time": 90.0}, {"connect_retry": 0}, {"local_as": 0}]
+    "bad",
+    [
+        {"hold_time": 2},
+        {"hold_time": 90.0},
+        {"keepalive_time": -1.0},
+        {"connect_retry": 0},
+        {"local_as": 0},
+        {"peer_as": 0},
+        {"graceful_restart": GracefulRestartConfig(True, 5000)},
+    ],
 )
 def test_configuration_bugs_fail_loudly(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -547,6 +557,8 @@ def test_configuration_bugs_fail_loudly(bad: dict[str, object]) -> None:
 def test_derived_configuration() -> None:
     assert config(hold_time=0).keepalive == 0
     assert config(hold_time=9).keepalive == 3
+    assert config(hold_time=9, keepalive_time=2.0).keepalive == 2.0
+    assert parse_address("::ffff:192.0.2.1") == IPv4Address("192.0.2.1")
     assert config(64512, 0, dynamic_asn="external").ebgp
     assert not config(64512, 0, dynamic_asn="internal").ebgp
 
@@ -557,3 +569,65 @@ def test_route_whose_communities_cannot_fit_is_withheld() -> None:
     p.transfer()
     assert RoutesNotSent((P1,), "communities do not fit in a 4096-octet UPDATE") in p.events_a
     assert [u.update.nlri for u in received_updates(p.events_b)] == [(P2,)]
+
+
+def test_four_octet_as_without_as_trans_in_my_as_is_2_2() -> None:
+    # RFC 6793 §4.2.1: a 4-octet AS speaker puts AS_TRANS into My Autonomous System.
+    p = Pair(Session(config(64512, 4200000000)), Session(config()))
+    assert raw_open(p, Open(64513, 90, IPv4Address("192.0.2.2"), (FourOctetAs(4200000000),))) == [
+        Notification(2, 2)
+    ]
+    p = Pair(Session(config(64512, 4200000000)), Session(config()))
+    assert raw_open(p, Open(23456, 90, IPv4Address("192.0.2.2"), (FourOctetAs(4200000000),))) == []
+
+
+def test_session_over_ipv6_link_local_uses_the_configured_global_next_hop() -> None:
+    gua = IPv6Address("2001:db8::a")
+    a = Session(config(next_hop_v6=gua))
+    a.start(0.0)
+    a.connection_made(0.0, 1, ip_address("fe80::a"), ip_address("fe80::b"), outbound=True)
+    a.data_to_send()
+    a.data_received(0.0, 1, encode(Open(64513, 90, IPv4Address("192.0.2.2"), (*CAPS, Multiprotocol(2, 1)))))
+    a.data_received(0.0, 1, encode(Keepalive()))
+    a.set_routes(0.0, [Route(P6)])
+    ups = [m for m in decode_all([d for _, d in a.data_to_send()]) if isinstance(m, UpdateResult)]
+    assert [u.update.attribute(14) for u in ups if u.update.attribute(14)] == [
+        MpReach(2, 1, (gua, IPv6Address("fe80::a")), (P6,))
+    ]
+
+
+def test_two_inbound_connections_keep_the_newer() -> None:
+    s = Session(config(passive=True))
+    s.start(0.0)
+    peer_open = encode(Open(64513, 90, IPv4Address("192.0.2.2"), CAPS))
+    for cid in (1, 2):
+        s.connection_made(0.0, cid, A_ADDR, B_ADDR, outbound=False)
+        s.data_received(0.0, cid, peer_open)
+    events = drain(s)
+    assert [e.conn_id for e in events if isinstance(e, CloseConnection)] == [1]
+    s.data_received(0.0, 2, encode(Keepalive()))
+    assert s.state == State.ESTABLISHED
+
+
+def test_change_routes_and_advertised_view() -> None:
+    p = established()
+    p.a.change_routes(1.0, announce=[Route(P1), Route(P2)])
+    p.transfer()
+    assert set(p.a.advertised) == {P1, P2}
+    p.a.change_routes(2.0, withdraw=[P1])
+    p.transfer()
+    assert set(p.a.advertised) == {P2}
+    assert [u.update.withdrawn for u in received_updates(p.events_b)][-1] == (P1,)
+
+
+def test_ipv4_not_negotiated_is_withheld_and_refresh_needs_the_capability() -> None:
+    a = Session(config(families=frozenset({(2, 1)}), next_hop_v6=IPv6Address("2001:db8::a")))
+    a.start(0.0)
+    a.connection_made(0.0, 1, A_ADDR, B_ADDR, outbound=True)
+    a.data_received(0.0, 1, encode(Open(64513, 90, IPv4Address("192.0.2.2"), (Multiprotocol(2, 1),))))
+    a.data_received(0.0, 1, encode(Keepalive()))
+    a.set_routes(0.0, [Route(P1)])
+    assert RoutesNotSent((P1,), "address family IPv4 unicast not negotiated with the peer") in drain(a)
+    a.data_to_send()
+    a.request_refresh(1.0, (2, 1))  # the peer did not offer route refresh
+    assert a.data_to_send() == []
