@@ -474,8 +474,11 @@ class Session:
         if other is None:
             return None
         if other.state == State.ESTABLISHED:
-            # §6.8: an Established session wins unless the peer restarted with graceful restart (RFC 4724).
-            return other if negotiated.peer_graceful_restart is not None else conn
+            # §6.8: an Established session wins, unless the new OPEN says the peer restarted (RFC 4724 §3
+            # Restart State bit): then the old connection is the stale one (§4.2). Without the bit this is
+            # a plain collision, and dropping the working session would make both sides flap.
+            gr = negotiated.peer_graceful_restart
+            return other if gr is not None and gr.restart_state else conn
         if conn.outbound == other.outbound:
             return other  # the older connection of the same direction is stale
         local_id, remote_id = int(self.config.router_id), int(IPv4Address(negotiated.peer_id))

@@ -631,3 +631,16 @@ def test_ipv4_not_negotiated_is_withheld_and_refresh_needs_the_capability() -> N
     a.data_to_send()
     a.request_refresh(1.0, (2, 1))  # the peer did not offer route refresh
     assert a.data_to_send() == []
+
+
+def test_late_collision_with_an_established_session_keeps_it_without_the_restart_bit() -> None:
+    # The peer supports graceful restart but did not restart (R bit clear): RFC 4271 §6.8 applies.
+    gr = GracefulRestartConfig(enabled=True, restart_time=90)
+    p = established(a_kw={"graceful_restart": gr}, b_kw={"graceful_restart": gr})
+    peer_open = Open(64513, 90, IPv4Address("192.0.2.2"), (*CAPS, GracefulRestart(False, 90, ())))
+    p.a.connection_made(5.0, 9, A_ADDR, B_ADDR, outbound=False)
+    p.a.data_received(5.0, 9, encode(peer_open))
+    events = drain(p.a)
+    assert [e.conn_id for e in events if isinstance(e, CloseConnection)] == [9]
+    assert sent_notifications(events) == [Notification(6, 7)]
+    assert p.a.state == State.ESTABLISHED
