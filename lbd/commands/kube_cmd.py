@@ -66,6 +66,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="do not publish ServiceL2Status / ServiceBGPStatus objects",
     )
     parser.add_argument(
+        "--webhook-port",
+        type=int,
+        metavar="PORT",
+        help="with the controller role: serve the validating admission webhook on this port",
+    )
+    parser.add_argument(
+        "--webhook-cert-dir",
+        metavar="DIR",
+        help="tls.crt and tls.key for the webhook (the API server only calls HTTPS webhooks)",
+    )
+    parser.add_argument(
         "--metrics", default="0.0.0.0:7472", metavar="ADDR", help="Prometheus endpoint HOST:PORT or 'off'"
     )
     parser.add_argument("--log-level", choices=list(LOG_LEVELS), default="info")
@@ -97,6 +108,7 @@ async def _main(args: argparse.Namespace) -> int:
     from lbd.kube.client import new_api_client
     from lbd.kube.lease import LeaseSettings
     from lbd.kube.runner import KubeOptions, KubeRunner, default_identity
+    from lbd.kube.webhook import start_webhook
     from lbd.metrics import Metrics
     from lbd.metrics_http import start_metrics_server
     from lbd.net.membership_udp import MembershipService
@@ -163,10 +175,21 @@ async def _main(args: argparse.Namespace) -> int:
         announcers=[a.name for a in announcers],
     )
     await runner.start()
+    webhook = None
+    if options.controller and args.webhook_port:
+        webhook = await start_webhook(
+            runner.sources.admission_documents,
+            options.namespace,
+            "0.0.0.0",
+            args.webhook_port,
+            args.webhook_cert_dir,
+        )
     try:
         await stop.wait()
     finally:
         log.info("kubeStopping")
+        if webhook is not None:
+            await webhook.cleanup()
         await runner.stop()
         if membership is not None:
             await membership.stop()

@@ -107,6 +107,15 @@ class KubeSources:
                 docs.append(secret)
         return docs
 
+    def admission_documents(self) -> tuple[list[Obj], dict[str, Obj]]:
+        """For the admission webhook: the metallb.io objects, and every Secret of the namespace by
+        name (a change under review may name a Secret no BGPPeer named before)."""
+        docs: list[Obj] = []
+        for kind in METALLB_KINDS:
+            docs.extend(self._store(kind, self.namespace).items())
+        secrets = {s["metadata"]["name"]: s for s in self._store(SECRETS, self.namespace).items()}
+        return docs, secrets
+
     def refresh_config(self) -> ConfigUpdate | None:
         """Parse the config documents if any changed since the last call; returns the outcome then,
         None when nothing changed."""
