@@ -258,3 +258,57 @@ async def test_emulator_enforces_the_crd_schemas(api_client: Any) -> None:
     await custom.create_namespaced_custom_object(
         "metallb.io", "v1beta1", "metallb-system", "bfdprofiles", bad
     )
+
+
+# ---- the webhook overlay (deploy/webhook/)
+
+WEBHOOK = DEPLOY / "webhook"
+
+
+def _merge_container(base: Obj, patch: Obj) -> Obj:
+    """The strategic merge kubectl does for this patch: containers by name (args replaced, ports and
+    volumeMounts appended), volumes appended."""
+    merged = copy.deepcopy(base)
+    pod, extra = merged["spec"]["template"]["spec"], patch["spec"]["template"]["spec"]
+    for change in extra["containers"]:
+        (container,) = [c for c in pod["containers"] if c["name"] == change["name"]]
+        container["args"] = change["args"]
+        for key in ("ports", "volumeMounts"):
+            container[key] = container.get(key, []) + change.get(key, [])
+    pod["volumes"] = pod.get("volumes", []) + extra.get("volumes", [])
+    return merged
+
+
+def test_webhook_overlay_is_valid_and_consistent() -> None:
+    from lbd.kube.resources import METALLB_KINDS
+    from lbd.kube.webhook import PATH
+
+    (kustomization,) = _docs(WEBHOOK / "kustomization.yaml")
+    for resource in [*kustomization["resources"], *(p["path"] for p in kustomization["patches"])]:
+        assert (WEBHOOK / resource).exists()
+    service, config = _docs(WEBHOOK / "webhook.yaml")
+    for doc in (service, config):
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    for doc in _docs(WEBHOOK / "certificate.yaml"):
+        # cert-manager's kinds: no Kubernetes schema to check them against (said, not skipped silently).
+        with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+    (base,) = _docs(DEPLOY / "controller.yaml")
+    (patch,) = _docs(WEBHOOK / "controller-webhook.yaml")
+    merged = _merge_container(base, patch)
+    kubernetes_validate.validate(merged, K8S_VERSION, strict=True)
+    (container,) = merged["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    port = int(args[args.index("--webhook-port") + 1])
+    cert_dir = args[args.index("--webhook-cert-dir") + 1]
+    assert {"name": "webhook", "containerPort": port, "protocol": "TCP"} in container["ports"]
+    assert any(m["mountPath"] == cert_dir for m in container["volumeMounts"])
+
+    (hook,) = config["webhooks"]
+    assert hook["clientConfig"]["service"]["path"] == PATH
+    assert hook["clientConfig"]["service"]["name"] == service["metadata"]["name"]
+    assert service["spec"]["ports"][0]["targetPort"] == "webhook"
+    assert service["spec"]["selector"].items() <= base["spec"]["template"]["metadata"]["labels"].items()
+    (rule,) = hook["rules"]
+    assert sorted(rule["resources"]) == sorted(k.plural for k in METALLB_KINDS)
