@@ -22,13 +22,20 @@ the process holding the sessions on each side: lbd's BFD worker, or bfdd. A coun
 that mode's series for the interval (unless --keep-going). "rx %" is the control packets side B
 received during the hold as a share of what the profile asks A to send (one per 87.5 % of the interval
 on average: RFC 5880 §6.8.7 jitter of 75-100 %).
+
+--capture runs tcpdump on B's interface during the hold and reports, for A's packets (as they arrive)
+and B's (as they leave), the longest gap between two packets of one session and how many sessions had
+a gap of at least the detection time. When sessions flap but neither side's packets were that late on
+the wire, the receiving daemon was late reading them (CPU starvation of that process).
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -52,8 +59,9 @@ from bench_bfd_lab import (
     wait,
 )
 
-from tests.lab import Lab, Netns, WaitTimeout
+from tests.lab import Lab, Netns, WaitTimeout, run
 from tests.lab.frr import Frr
+from tests.lab.proc import Proc
 
 MULTIPLIER = 3
 MODES = ("lbd-frr", "frr-frr", "lbd-lbd")
@@ -132,6 +140,10 @@ class Result:
     cpu: tuple[float, float]
     rx_ratio: float
     load: tuple[float, float]
+    # With --capture: per side, the longest gap between one session's packets at B's interface (s)
+    # and how many sessions had a gap of at least the detection time there.
+    gaps: tuple[float, float] | None = None
+    late: tuple[int, int] | None = None
 
 
 def addresses(family: str, count: int) -> tuple[list[str], list[str]]:
@@ -163,7 +175,42 @@ def holder(
     return FrrHolder(lab, ns, ifname, pairs, interval_ms)
 
 
-def run_step(lab: Lab, *, mode: str, family: str, interval_ms: int, count: int, duration: float) -> Result:
+def start_capture(lab: Lab, ns: Netns, ifname: str) -> tuple[Proc, Path]:
+    """tcpdump of every BFD control packet on B's interface: A's as they arrive, B's as they leave."""
+    pcap = lab.artifacts / "bfd.pcap"
+    proc = ns.spawn(["tcpdump", "-i", ifname, "-n", "-s", "128", "-w", str(pcap), "udp dst port 3784"])
+    wait(lambda: "listening on" in proc.text(), 10, "tcpdump listening", 0.05)
+    return proc, pcap
+
+
+def wire_gaps(
+    pcap: Path, a_ips: set[str], window: tuple[float, float], detection: float
+) -> tuple[tuple[float, float], tuple[int, int]]:
+    """Longest per-session gap and number of sessions with a gap >= `detection`, for A's and B's
+    packets, within the hold `window` (wall clock)."""
+    out = run(None, ["tcpdump", "-r", str(pcap), "-nn", "-tt", "-q"], timeout=600).stdout
+    last: dict[str, float] = {}
+    longest: dict[str, float] = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        t = float(fields[0])
+        if not window[0] <= t <= window[1]:
+            continue
+        source = fields[2].rsplit(".", 1)[0]
+        if source in last:
+            longest[source] = max(longest.get(source, 0.0), t - last[source])
+        last[source] = t
+    sides = ([g for k, g in longest.items() if k in a_ips], [g for k, g in longest.items() if k not in a_ips])
+    gaps = (max(sides[0], default=0.0), max(sides[1], default=0.0))
+    late = (sum(g >= detection for g in sides[0]), sum(g >= detection for g in sides[1]))
+    return gaps, late
+
+
+def run_step(
+    lab: Lab, *, mode: str, family: str, interval_ms: int, count: int, duration: float, capture: bool
+) -> Result:
     kind_a, kind_b = mode.split("-")
     a_cidrs, b_cidrs = addresses(family, count)
     a_ns, b_ns = lab.netns("a"), lab.netns("b")
@@ -204,7 +251,9 @@ def run_step(lab: Lab, *, mode: str, family: str, interval_ms: int, count: int, 
     downs0 = (a.downs(), b.downs())
     rx0 = b.received()
     load0 = loadavg()
+    tcpdump = start_capture(lab, b_ns, link.b_if) if capture else None
     cpu0 = [cpu_seconds(p) for p in pids]
+    wall0 = time.time()
     t0 = time.monotonic()
     deadline = t0 + duration
     while time.monotonic() < deadline:
@@ -212,7 +261,19 @@ def run_step(lab: Lab, *, mode: str, family: str, interval_ms: int, count: int, 
         time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
     elapsed = time.monotonic() - t0
     cpu1 = [cpu_seconds(p) for p in pids]
+    wall1 = time.time()
     expected = count * elapsed / (MEAN_JITTER * interval_ms / 1000)
+    gaps = late = None
+    if tcpdump is not None:
+        tcpdump[0].signal(signal.SIGINT)
+        tcpdump[0].popen.wait(30)
+        detection = MULTIPLIER * interval_ms / 1000
+        gaps, late = wire_gaps(tcpdump[1], set(a_ips), (wall0, wall1), detection)
+        tcpdump[1].unlink()
+        # A packet the capture lost would look like a gap: say so.
+        lost = re.search(r"(\d+) packets? dropped by kernel", tcpdump[0].text())
+        if lost and int(lost[1]):
+            print(f"  (tcpdump lost {lost[1]} packets: wire gaps are upper bounds)", flush=True)
     return Result(
         interval_ms=interval_ms,
         count=count,
@@ -222,13 +283,15 @@ def run_step(lab: Lab, *, mode: str, family: str, interval_ms: int, count: int, 
         cpu=((cpu1[0] - cpu0[0]) / elapsed, (cpu1[1] - cpu0[1]) / elapsed),
         rx_ratio=(b.received() - rx0) / expected,
         load=(load0, loadavg()),
+        gaps=gaps,
+        late=late,
     )
 
 
 def header() -> str:
     return (
         f"{'interval':>8} {'sessions':>8} {'hold s':>7} {'downs A/B':>9} {'CPU A':>7} {'CPU B':>7} "
-        f"{'rx % at B':>9} {'up in s':>7} {'load 1m':>9}"
+        f"{'rx % at B':>9} {'up in s':>7} {'load 1m':>9}  wire: longest gap A/B ms, late sessions A/B"
     )
 
 
@@ -237,6 +300,11 @@ def row(r: Result) -> str:
         f"{r.interval_ms:>6}ms {r.count:>8} {r.duration:>7.0f} {f'{r.downs[0]}/{r.downs[1]}':>9} "
         f"{r.cpu[0]:>7.1%} {r.cpu[1]:>7.1%} {r.rx_ratio:>9.1%} {r.bringup_s:>7.1f} "
         f"{r.load[0]:>4.1f}/{r.load[1]:<4.1f}"
+        + (
+            f"  {r.gaps[0] * 1000:.0f}/{r.gaps[1] * 1000:.0f} ms, {r.late[0]}/{r.late[1]}"
+            if r.gaps is not None and r.late is not None
+            else ""
+        )
     )
 
 
@@ -253,6 +321,11 @@ def main() -> None:
         help="comma-separated, of lbd-frr, frr-frr, lbd-lbd: each count runs every mode in turn",
     )
     parser.add_argument("--family", choices=("v4", "v6"), default="v6")
+    parser.add_argument(
+        "--capture",
+        action="store_true",
+        help="tcpdump at B's interface during the hold: who was late when a session flapped",
+    )
     parser.add_argument("--keep-going", action="store_true", help="do not stop a series at its first flap")
     parser.add_argument("--artifacts", type=Path, default=Path("/tmp/bench-bfd-scale"))
     args = parser.parse_args()
@@ -278,6 +351,7 @@ def main() -> None:
                             interval_ms=interval,
                             count=count,
                             duration=args.duration,
+                            capture=args.capture,
                         )
                 except WaitTimeout as error:
                     print(f"{mode:>8} {interval:>6}ms {count:>8}  not all Up: {error}", flush=True)
