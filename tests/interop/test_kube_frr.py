@@ -1,5 +1,6 @@
-"""lbd under Kubernetes against FRR 8.4: an API-server emulator and lbd (controller + speaker with the
-real BGP announcer) in one namespace, FRR in another. What FRR's BGP table shows is what counts.
+"""lbd under Kubernetes against FRR 8.4: an API-server emulator and `lbd kube` (controller + speaker,
+announcers from the daemon wiring, so the real BGP announcer) in one namespace, FRR in another. What
+FRR's BGP table shows is what counts.
 
 - a LoadBalancer Service gets an address in its status, and FRR receives the /32 from lbd;
 - deleting the Service withdraws the route;
@@ -30,6 +31,9 @@ PYTHON = str(REPO / ".venv/bin/python")
 ENV = {"PYTHONPATH": str(REPO)}
 API = "http://127.0.0.1:6443"
 NS = "metallb-system"
+# Unique per test process: the BGP announcer keeps its restart marker under /run/lbd/bgp/<node>, and
+# /run is shared by every namespace.
+NODE = f"kube{os.getpid()}"
 
 
 def _objects(peer_address: str, pool: str) -> list[dict[str, Any]]:
@@ -38,7 +42,7 @@ def _objects(peer_address: str, pool: str) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {"name": "n1"},
+            "metadata": {"name": NODE},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]},
         },
         {
@@ -80,12 +84,12 @@ def _service(name: str) -> list[dict[str, Any]]:
             "apiVersion": "discovery.k8s.io/v1",
             "kind": "EndpointSlice",
             "metadata": {
-                "name": f"{name}-n1",
+                "name": f"{name}-{NODE}",
                 "namespace": "default",
                 "labels": {"kubernetes.io/service-name": name},
             },
             "addressType": "IPv4",
-            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "nodeName": "n1"}],
+            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "nodeName": NODE}],
         },
     ]
 
@@ -142,10 +146,11 @@ def test_service_route_reaches_frr_survives_api_outage_and_is_withdrawn(
         cwd=REPO,
     )
     wait_for(kubeconfig.exists, 10, message="the emulator writing its kubeconfig")
-    lbd_args = ["--kubeconfig", str(kubeconfig), "--node", "n1", "--state", str(lab.path("bgp"))]
+    lbd_args = ["--kubeconfig", str(kubeconfig), "--node", NODE, "--liveness", "nodes", "--metrics", "off"]
+    lbd_args += ["--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.3"]
     lbd = lab.spawn(
         me,
-        [PYTHON, "-m", "tests.interop.kube_lbd", *lbd_args],
+        [PYTHON, "-m", "lbd.cli", "kube", *lbd_args],
         name="lbd",
         env=ENV,
         cwd=REPO,
@@ -161,7 +166,7 @@ def test_service_route_reaches_frr_survives_api_outage_and_is_withdrawn(
     events = _ctl(me, "list", "v1", "Event", "default")
     reasons = sorted((e["reason"], e["message"]) for e in events if e["involvedObject"]["name"] == "web")
     assert ("IPAllocated", f'Assigned IP "{address}"') in reasons
-    assert ("nodeAssigned", 'announcing from node "n1" with protocol "bgp"') in reasons
+    assert ("nodeAssigned", f'announcing from node "{NODE}" with protocol "bgp"') in reasons
 
     # The API server stops answering for 4 s; FRR must keep the route all along.
     api.signal(signal.SIGSTOP)
