@@ -203,10 +203,11 @@ class KubeRunner:
             self._synced_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._synced_task
-        if self.elector is not None:
-            await self.elector.stop(release=release)
+        # The controller stops writing before the Lease is released, so a successor never overlaps it.
         if self.controller is not None:
             await self.controller.stop()
+        if self.elector is not None:
+            await self.elector.stop(release=release)
         if self.speaker is not None:
             if close_announcers:
                 await self.speaker.close()
