@@ -139,6 +139,20 @@ class Responder:
         self._state.interfaces = {i.name: i for i in interfaces}
         self._converge(now)
 
+    def reannounce(self, addresses: Iterable[IPAddress], now: float) -> None:
+        """Start the gratuitous burst again for these VIPs wherever they are answered.
+
+        For a VIP this node kept while some of its candidates could not hear it (a partition): on
+        their side one of them took the VIP over and the clients there learnt its MAC. When the
+        partition heals that node releases the VIP without a word, so the segment must hear from the
+        owner again, or its clients keep sending to the wrong MAC until their entries expire."""
+        wanted = set(addresses)
+        for (address, _), answer in self._state.answers.items():
+            if address in wanted:
+                self._gratuitous(answer)
+                answer.round = 0
+                self._advance(answer, now)
+
     def receive(self, interface: str, frame: bytes, now: float) -> None:
         """A frame received on `interface` (ARP or ICMPv6, as the socket filter lets through)."""
         if len(frame) < HEADER_LENGTH:

@@ -79,6 +79,7 @@ class L2Announcer:
         self._port_index: dict[str, int] = {}
         self._families: dict[str, frozenset[int]] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._candidates: dict[str, frozenset[str]] = {}
         self.send_failures = 0
         metrics.add_provider(self._samples)
 
@@ -93,7 +94,23 @@ class L2Announcer:
     async def apply(self, config: Config, desired: DesiredState) -> None:
         loop = await self._started()
         owned = [Owned(a.address, a.service, a.interfaces, a.all_interfaces) for a in desired.l2]
+        kept = {o.address for o in self._responder.owned}
+        # A VIP we keep while its election gained a candidate: that node may have owned the VIP on
+        # its side of a partition that just healed, and it now releases it silently. Tell the segment
+        # again, or the clients there keep its MAC until their entries expire (seconds).
+        candidates = {s.key: frozenset(s.l2.candidates) for s in desired.services if s.l2 is not None}
+        before = self._candidates
+        rejoined = [
+            a.address
+            for a in desired.l2
+            if a.address in kept
+            and candidates.get(a.service, frozenset()) - before.get(a.service, frozenset())
+        ]
+        self._candidates = candidates
         self._responder.set_owned(owned, loop.time())
+        if rejoined:
+            log.info("gratuitousReannounce", ip=[str(a) for a in rejoined], reason="candidates rejoined")
+            self._responder.reannounce(rejoined, loop.time())
         self._pump()
 
     async def close(self) -> None:

@@ -130,6 +130,22 @@ def test_reapply_same_state_sends_nothing() -> None:
     assert r.transmits() == [] and r.events() == []
 
 
+def test_reannounce_restarts_the_burst_of_answered_vips_only() -> None:
+    r = responder(Owned(VIP, "ns/a", ("eth0",)), Owned(VIP6, "ns/b", ("eth0",)))
+    while (due := r.get_timer()) is not None:
+        r.handle_timer(due)
+    r.transmits()
+    r.reannounce([VIP, OTHER], 5.0)  # OTHER is not owned: nothing for it
+    assert [arp.decode_frame(t.frame).sender_ip for t in r.transmits()] == [VIP, VIP]
+    assert r.events() == []
+    times = [5.0]
+    while (due := r.get_timer()) is not None:
+        r.handle_timer(due)
+        assert {arp.decode_frame(t.frame).sender_ip for t in r.transmits()} == {VIP}
+        times.append(due)
+    assert times == pytest.approx([5.0 + t for t in BURST])
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
