@@ -249,7 +249,8 @@ def run_lbd(p: Pair, count: int, timeout: float) -> Result:
     result = measure(p, count, started, timeout, lambda: proc.pid)
     stages = json.loads(status.read_text())
     result.notes = (
-        f"interpreter+imports+JSON read {stages['loaded'] - started:.1f} s, parse {stages['parsed'] - stages['loaded']:.1f} s, "
+        f"interpreter+imports+JSON read {stages['loaded'] - started:.1f} s, "
+        f"parse {stages['parsed'] - stages['loaded']:.1f} s, "
         f"reconcile {stages['reconciled'] - stages['parsed']:.1f} s, "
         f"announcer {stages['applied'] - stages['reconciled']:.1f} s after start"
     )
