@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any, Protocol
 
 import structlog
@@ -31,6 +31,12 @@ from lbd.net.links import LinkTracker
 from lbd.reconcile import DesiredState
 
 log = structlog.get_logger("lbd.l2")
+
+# A healing partition is seen peer by peer (each one's first heartbeat arrives within a heartbeat
+# interval, 50 ms by default), so an election in between may give this node, for a moment, a VIP it
+# loses at the next push. A VIP whose election gained a candidate is announced again only once the
+# live set had two default intervals to settle, and only if it is still ours then.
+REANNOUNCE_SETTLE = 0.1
 
 
 class Port(Protocol):
@@ -80,6 +86,8 @@ class L2Announcer:
         self._families: dict[str, frozenset[int]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._candidates: dict[str, frozenset[str]] = {}
+        self._rejoined: set[IPv4Address | IPv6Address] = set()
+        self._reannounce_timer: asyncio.TimerHandle | None = None
         self.send_failures = 0
         metrics.add_provider(self._samples)
 
@@ -108,10 +116,11 @@ class L2Announcer:
         ]
         self._candidates = candidates
         self._responder.set_owned(owned, loop.time())
-        if rejoined:
-            log.info("gratuitousReannounce", ip=[str(a) for a in rejoined], reason="candidates rejoined")
-            self._responder.reannounce(rejoined, loop.time())
         self._pump()
+        if rejoined:
+            self._rejoined.update(rejoined)
+            if self._reannounce_timer is None:
+                self._reannounce_timer = loop.call_later(REANNOUNCE_SETTLE, self._reannounce)
 
     async def close(self) -> None:
         if self._loop is not None:
@@ -120,6 +129,9 @@ class L2Announcer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._reannounce_timer is not None:
+            self._reannounce_timer.cancel()
+            self._reannounce_timer = None
         for port in self._ports.values():
             port.close()
         self._ports.clear()
@@ -156,6 +168,16 @@ class L2Announcer:
             return
         self._responder.set_interfaces(interfaces, self._loop.time())
         self._pump()
+
+    def _reannounce(self) -> None:
+        self._reannounce_timer = None
+        owned = {o.address for o in self._responder.owned}
+        addresses = sorted((a for a in self._rejoined if a in owned), key=lambda a: (a.version, int(a)))
+        self._rejoined.clear()
+        if addresses and self._loop is not None:
+            log.info("gratuitousReannounce", ip=[str(a) for a in addresses], reason="candidates rejoined")
+            self._responder.reannounce(addresses, self._loop.time())
+            self._pump()
 
     def _on_frame(self, interface: str, frame: bytes) -> None:
         responder = self._responder

@@ -12,13 +12,14 @@ import pytest
 
 from l2 import Interface, arp, ndp
 from l2.ethernet import parse_mac
-from lbd.allocator.requests import AllocationResult
+from lbd.allocator.requests import AllocationResult, Assignment, State
+from lbd.allocator.requests import Reason as AllocationReason
 from lbd.config import Config, parse_documents
 from lbd.daemon.announcer import Announcer, StatusSource
 from lbd.metrics import Metrics
-from lbd.net.l2_announcer import L2Announcer
+from lbd.net.l2_announcer import REANNOUNCE_SETTLE, L2Announcer
 from lbd.reconcile import DesiredState
-from lbd.reconcile.types import L2Announcement
+from lbd.reconcile.types import L2Announcement, L2Decision, ServiceState
 
 MAC = parse_mac("02:00:00:00:00:01")
 ETH0 = Interface(4, "eth0", MAC, True, True, True, False, False, False, IPv6Address("fe80::1"))
@@ -230,4 +231,51 @@ async def test_port_that_cannot_open_is_counted_not_raised(vip: str) -> None:
     announcer = world.announcer()
     await apply(announcer, desired(vip))
     assert world.sent == [] and announcer.send_failures >= 1
+    await announcer.close()
+
+
+def elected(*candidates: str, vips: tuple[str, ...] = (VIP,)) -> DesiredState:
+    """This node (n1) owns `vips` of ns/svc, elected among `candidates`."""
+    addresses = tuple(ip_address(v) for v in vips)
+    assignment = Assignment("ns/svc", State.ALLOCATED, AllocationReason.KEPT, addresses)
+    decision = L2Decision("n1", candidates, (), ("eth0",), False, None)
+    l2 = tuple(L2Announcement(a, "ns/svc", ("eth0",), False) for a in addresses)
+    return DesiredState("n1", AllocationResult(()), (ServiceState(assignment, decision, None),), l2, ())
+
+
+async def test_kept_vip_is_announced_again_once_a_rejoined_candidate_settles() -> None:
+    world = World()
+    announcer = world.announcer()
+    await apply(announcer, elected("n1"))
+    await asyncio.sleep(1.2)  # the takeover burst is over
+    world.take()
+    # n2 comes back (a partition heals): nothing at once, a new burst once the live set had time to settle.
+    await apply(announcer, elected("n1", "n2"))
+    assert world.take() == []
+    await asyncio.sleep(REANNOUNCE_SETTLE + 0.03)
+    assert [arp.decode_frame(f) for f in world.take()] == [
+        arp.ArpPacket(arp.Op.REQUEST, MAC, IPv4Address(VIP), bytes(6), IPv4Address(VIP)),
+        arp.ArpPacket(arp.Op.REPLY, MAC, IPv4Address(VIP), MAC, IPv4Address(VIP)),
+    ]
+    # A candidate leaving, or the same candidates again, is no reason to speak.
+    await asyncio.sleep(1.2)
+    world.take()
+    await apply(announcer, elected("n1"))
+    await apply(announcer, elected("n1"))
+    await asyncio.sleep(REANNOUNCE_SETTLE + 0.03)
+    assert world.take() == []
+    await announcer.close()
+
+
+async def test_vip_lost_before_the_settle_is_not_announced_again() -> None:
+    world = World()
+    announcer = world.announcer()
+    await apply(announcer, elected("n1"))
+    await asyncio.sleep(1.2)
+    world.take()
+    # Partial heal: n3 is heard first (n1 keeps the VIP), then n2, who wins it: n1 must stay silent.
+    await apply(announcer, elected("n1", "n3"))
+    await apply(announcer, desired())
+    await asyncio.sleep(REANNOUNCE_SETTLE + 0.03)
+    assert world.take() == []
     await announcer.close()
