@@ -40,7 +40,7 @@ import yaml
 
 from lbd.control.client import query
 from lbd.reconcile.l2 import election_order
-from tests.lab import AddressPlan, Lab, Netns, Proc, wait_for
+from tests.lab import AddressPlan, Lab, Netns, Proc, Subnet, wait_for
 from tests.lab.requirements import require_tools
 
 pytestmark = pytest.mark.lab
@@ -51,6 +51,7 @@ NODES = ("n1", "n2", "n3")
 KEY = "failover-lab-membership-key-0123"
 PORT = 8080
 CHECK_PORT = 9100
+CUT_TABLE = "lbdt_failover_cut"
 SOL_IP, IP_FREEBIND = 0, 15
 SOL_IPV6, IPV6_FREEBIND = 41, 78
 ETH_P_ALL = 0x0003
@@ -240,7 +241,10 @@ class Node:
     addr4: str
     addr6: str
     mac: str = ""
+    port: str = ""  # its bridge port in the switch namespace
     lbd: Proc | None = None
+    echo: Proc | None = None
+    listener: Proc | None = None
     socket: Path = Path()
     starts: int = 0
 
@@ -252,17 +256,32 @@ class Service:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
-class FailoverLab:
-    """Three `lbd run` nodes, their echo servers, and a client on one bridge; see the module docstring."""
+def lan() -> tuple[Subnet, Subnet]:
+    """The segment's IPv4 and IPv6 subnets (the same in every lab), so VIPs can be chosen up front."""
+    plan = AddressPlan()
+    return plan.v4_lan(), plan.v6_lan()
 
-    def __init__(self, lab: Lab, *, extra: Sequence[Service] = (), log_level: str = "info") -> None:
+
+class FailoverLab:
+    """Three `lbd run` nodes, their echo servers, and a client on one bridge; see the module docstring.
+
+    `extra` services are added beside `echo`; with `listeners`, each node also runs a TCP listener on
+    127.0.0.1:CHECK_PORT (`Node.listener`) for `lbd.io/health-check` annotations to find."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        *,
+        extra: Sequence[Service] = (),
+        listeners: bool = False,
+        log_level: str = "info",
+    ) -> None:
         require_tools("arping", "ndisc6", "tcpdump", "nft")
         self.lab = lab
         self.log_level = log_level
-        plan = AddressPlan()
-        self.lan4, self.lan6 = plan.v4_lan(), plan.v6_lan()
+        self.lan4, self.lan6 = lan()
         self.vip4, self.vip6 = self.lan4.ip(20), self.lan6.ip(0x20)
-        switch = lab.switch("sw")
+        self.switch = switch = lab.switch("sw")
         self.client = lab.netns("client")
         lab.attach(self.client, switch, addrs=[self.lan4.iface(1), self.lan6.iface(1)])
         self.nodes: dict[str, Node] = {}
@@ -272,20 +291,19 @@ class FailoverLab:
             # Linux removes a link's IPv6 addresses (and so the on-link route) when it goes down; a
             # host's network configuration would put them back, here they are simply kept.
             ns.sysctl(ipv6__conf__all__keep_addr_on_down=1)
-            lab.attach(ns, switch, addrs=[self.lan4.iface(11 + i), self.lan6.iface(0x11 + i)])
-            node.mac = ns.mac("eth0")
+            link = lab.attach(ns, switch, addrs=[self.lan4.iface(11 + i), self.lan6.iface(0x11 + i)])
+            node.mac, node.port = ns.mac("eth0"), link.b_if
             self.nodes[name] = node
         self.services = [Service("echo", (self.vip4, self.vip6)), *extra]
         self.config = lab.artifacts / "config"
-        self.config.mkdir()
+        self.config.mkdir(exist_ok=True)
         (self.config / "lbd.yaml").write_text(yaml.safe_dump_all(self.documents()))
-        vips = [a for s in self.services for a in s.addresses]
-        servers = []
-        for node in self.nodes.values():
-            argv = _inline(f"serve({node.name!r}, {vips!r}, {PORT})")
-            servers.append(lab.spawn(node.ns, argv, name="echo", cwd=REPO))
+        servers = [self._serve(node) for node in self.nodes.values()]
+        for node in self.nodes.values() if listeners else ():
+            node.listener = lab.spawn(node.ns, _inline(f"listen({CHECK_PORT})"), name="listener")
+            servers.append(node.listener)
         for server in servers:
-            wait_for(lambda s=server: _started(s, "serving"), 10, 0.05, "echo server")  # type: ignore[misc]
+            wait_for(lambda s=server: _started(s, "serving", "listening"), 10, 0.05, "servers")  # type: ignore[misc]
         for node in self.nodes.values():
             self.start(node.name, wait=False)
         for node in self.nodes.values():
@@ -337,11 +355,20 @@ class FailoverLab:
             docs.append({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": service})
         return docs
 
+    def _serve(self, node: Node) -> Proc:
+        vips = [a for s in self.services for a in s.addresses]
+        argv = _inline(f"serve({node.name!r}, {vips!r}, {PORT})")
+        node.echo = self.lab.spawn(node.ns, argv, name=f"echo{node.starts}", cwd=REPO)
+        return node.echo
+
     # --- daemons ---
 
     def start(self, name: str, *, wait: bool = True) -> Proc:
         """Start (or restart) `lbd run` on node `name`, each time with a fresh log and socket."""
         node = self.nodes[name]
+        if node.echo is not None and not node.echo.alive():
+            echo = self._serve(node)
+            wait_for(lambda: _started(echo, "serving"), 10, 0.05, "echo server")
         node.starts += 1
         node.socket = self.lab.path(f"{name}-{node.starts}.sock")
         argv = [
@@ -357,12 +384,45 @@ class FailoverLab:
         return [n.name for n in self.nodes.values() if n.lbd is not None and n.lbd.alive()]
 
     def kill(self, name: str) -> float:
-        """SIGKILL the node's daemon (no goodbye); the monotonic instant just before the signal."""
+        """The node crashes: SIGKILL to its daemon (no goodbye) and to its echo server, which would
+        otherwise go on serving the clients that still send to this node's MAC (the dead daemon leaves
+        the VIP on lbd0). The monotonic instant just before the first signal."""
         node = self.nodes[name]
-        assert node.lbd is not None
+        assert node.lbd is not None and node.echo is not None
         t = time.monotonic()
         node.lbd.signal(signal.SIGKILL)
+        node.echo.signal(signal.SIGKILL)
         node.lbd.popen.wait(5)
+        node.echo.popen.wait(5)
+        return t
+
+    def cut(self, name: str) -> float:
+        """Silence the node's cable at the switch: the bridge forwards nothing from or to its port, while
+        both ends keep carrier (a broken path that no link state reveals). Unlike nftables inside the
+        node's namespace, this also stops frames the node sends from packet sockets (its ARP/NDP
+        responder), which bypass the node's own netfilter hooks. The monotonic instant before `nft`."""
+        port = self.nodes[name].port
+        rules = f"""
+table bridge {CUT_TABLE}
+delete table bridge {CUT_TABLE}
+table bridge {CUT_TABLE} {{
+    chain forward {{
+        type filter hook forward priority -300; policy accept;
+        iifname "{port}" drop
+        oifname "{port}" drop
+    }}
+}}
+"""
+        t = time.monotonic()
+        self.switch.run(["nft", "-f", "-"], input=rules)
+        return t
+
+    def mend(self) -> float:
+        """Undo `cut`; the monotonic instant before `nft`."""
+        t = time.monotonic()
+        self.switch.run(
+            ["nft", "-f", "-"], input=f"table bridge {CUT_TABLE}\ndelete table bridge {CUT_TABLE}\n"
+        )
         return t
 
     def status(self, name: str, view: str = "summary") -> Any:
@@ -424,9 +484,9 @@ class FailoverLab:
         return result.stdout.strip() if result.returncode == 0 else None
 
 
-def _started(proc: Proc, word: str) -> bool:
+def _started(proc: Proc, *words: str) -> bool:
     proc.check_alive()
-    return word in proc.text()
+    return any(word in proc.text() for word in words)
 
 
 # --- tests of the pieces -------------------------------------------------------------------------
