@@ -264,7 +264,8 @@ class BgpSpeaker:
 
     def set_routes(self, name: str, routes: Sequence[Route]) -> None:
         driver = self._drivers.get(name)
-        if driver is not None and tuple(routes) != driver.routes:
+        if driver is not None:
+            # The session's Adj-RIB-Out finds the difference; comparing here first would double the cost.
             driver.set_routes(routes)
 
     async def close(self, message: str) -> None:
