@@ -22,8 +22,9 @@ FAST = ReflectorSettings(
     backoff_jitter=0.5,
     min_watch_duration=0.2,
 )
-# 1 s is the shortest lease the API accepts (whole seconds); renew well within it.
-SHORT_LEASE = LeaseSettings(lease_duration=1, renew_deadline=0.6, retry_period=0.1)
+# Short for tests, but with room for a loaded 2-core machine stalling the loop for a second: a leader
+# only steps down after 1.5 s without a renewal.
+SHORT_LEASE = LeaseSettings(lease_duration=2, renew_deadline=1.5, retry_period=0.1)
 
 
 def pool(name: str, *addresses: str, **spec: Any) -> Obj:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -205,30 +206,50 @@ async def test_only_the_lease_holder_allocates_and_a_successor_takes_over(
     kube_emulator.create(pool("blue", "198.51.100.0/28"))
     try:
         async with controller(api_client, "c1") as first, controller(other_client, "c2") as second:
-            holder = await eventually(lambda: _holder(kube_emulator), what="a lease holder")
-            leader, follower = (first, second) if holder == "c1" else (second, first)
+            runners = {"c1": first, "c2": second}
+            await eventually(lambda: _holder(kube_emulator), what="a lease holder")
             kube_emulator.create(service("a"))
             await eventually(has_ingress(kube_emulator, "a"))
-            assert follower.controller is not None and follower.controller.writes == 0
-            assert leader.controller is not None and leader.controller.writes == 2
-            await leader.recorders[0].flush()
-            assert {e["reportingInstance"] for e in kube_emulator.list_objects("v1", "Event")} == {holder}
+            await eventually(lambda: _allocated_by(kube_emulator, "a"), what="the IPAllocated event")
+            # Whoever wrote did so while holding the Lease, and the other wrote nothing.
+            (writer,) = _allocated_by(kube_emulator, "a")
+            standby = "c2" if writer == "c1" else "c1"
+            assert _controller(runners[writer]).writes == 2
+            assert _controller(runners[standby]).writes == 0
 
-            # The leader dies without releasing: the other takes over once the lease has run out.
-            loop = __import__("asyncio").get_running_loop()
-            killed_at = loop.time()
-            await leader.stop(release=False)
+            # The holder dies without releasing: the other takes over once the lease has run out.
+            holder = _holder(kube_emulator)
+            assert holder is not None
             other = "c2" if holder == "c1" else "c1"
-            await eventually(lambda: _holder(kube_emulator) == other, timeout=5.0, what="takeover")
-            # Lease 1 s + one retry period with jitter (0.1 * 2.2) + scheduling margin on a busy box.
-            assert loop.time() - killed_at < 1.0 + 0.22 + 1.5
+            loop = asyncio.get_running_loop()
+            killed_at = loop.time()
+            await runners[holder].stop(release=False)
+            await eventually(lambda: _holder(kube_emulator) == other, timeout=10.0, what="takeover")
+            s = SHORT_LEASE
+            # The lease duration, one retry period with its jitter, and a margin for a loaded machine.
+            assert loop.time() - killed_at < s.lease_duration + s.retry_period * (1 + s.jitter) + 2.0
             kube_emulator.create(service("b"))
             assert await eventually(has_ingress(kube_emulator, "b")) == ["198.51.100.1"]
-            assert follower.controller.writes == 2
+            await eventually(
+                lambda: _allocated_by(kube_emulator, "b") == {other}, what="the successor's event"
+            )
             lease = kube_emulator.get("coordination.k8s.io/v1", "Lease", "lbd-controller", NS)
-            assert lease["spec"]["leaseTransitions"] == 1
+            assert lease["spec"]["leaseTransitions"] >= 1
     finally:
         await other_client.close()
+
+
+def _controller(runner: KubeRunner) -> Any:
+    assert runner.controller is not None
+    return runner.controller
+
+
+def _allocated_by(emulator: KubeEmulator, name: str) -> set[str]:
+    return {
+        e["reportingInstance"]
+        for e in emulator.list_objects("v1", "Event")
+        if e["involvedObject"]["name"] == name and e["reason"] == "IPAllocated"
+    }
 
 
 async def test_released_lease_is_taken_at_once(kube_emulator: KubeEmulator, api_client: ApiClient) -> None:
@@ -238,7 +259,7 @@ async def test_released_lease_is_taken_at_once(kube_emulator: KubeEmulator, api_
     assert lease["spec"]["holderIdentity"] == ""
     async with controller(api_client, "c2"):
         # No waiting for the old term: the released lease is free.
-        await eventually(lambda: _holder(kube_emulator) == "c2", timeout=0.8)
+        await eventually(lambda: _holder(kube_emulator) == "c2", timeout=SHORT_LEASE.lease_duration - 0.5)
 
 
 def _holder(emulator: KubeEmulator) -> str | None:
