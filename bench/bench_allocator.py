@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import ipaddress
 import shlex
 import sys
@@ -154,6 +155,9 @@ def time_changes(snapshot: Snapshot, n: int, changes: int = 200) -> None:
     previous = {v.key: v.addresses for v in state.allocations.services}
     base = dataclasses.replace(snapshot, previous=previous)
     reconciler.reconcile(base)
+    # As `lbd run` does after loading a config: full collections no longer walk the world's objects.
+    gc.collect()
+    gc.freeze()
     services, slices = dict(base.world.services), dict(base.world.endpoint_slices)
     samples = []
     for i in range(changes):
