@@ -308,3 +308,45 @@ async def test_membership_live_set_replaces_pod_liveness(
         await eventually(lambda: recorder.l2 == ["198.51.100.10"], what="n1 alone owns it")
     finally:
         await runner.stop()
+
+
+async def test_restarted_speaker_adopts_its_status_objects_and_leaves_others_alone(
+    kube_emulator: KubeEmulator, api_client: ApiClient
+) -> None:
+    kube_emulator.create(node("n1"))
+    kube_emulator.create(pool("blue", "198.51.100.10/32"))
+    kube_emulator.create(l2("l2"))
+    kube_emulator.create(service("web", ingress=("198.51.100.10",)))
+    kube_emulator.create(endpoints("web", "n1"))
+    foreign = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": "l2-other",
+            "namespace": NS,
+            "labels": {
+                "metallb.io/node": "n2",
+                "metallb.io/service-name": "web",
+                "metallb.io/service-namespace": "default",
+            },
+        },
+    }
+    kube_emulator.create(foreign)
+    # A leftover of n1's from before a restart, with a stale status and a duplicate.
+    for name in ("l2-old", "l2-dup"):
+        leftover = foreign | {"metadata": foreign["metadata"] | {"name": name}}
+        leftover["metadata"]["labels"] = foreign["metadata"]["labels"] | {"metallb.io/node": "n1"}
+        kube_emulator.create(leftover | {"status": {"node": "n1", "serviceName": "gone"}})
+    recorder = Recorder()
+    async with lbd(api_client, recorder, controller=False):
+        await eventually(lambda: recorder.l2 == ["198.51.100.10"])
+
+        def mine() -> list[Obj]:
+            objs = statuses(kube_emulator, "ServiceL2Status")
+            return [o for o in objs if o["metadata"]["labels"]["metallb.io/node"] == "n1"]
+
+        await eventually(lambda: len(mine()) == 1 and mine()[0].get("status", {}).get("serviceName") == "web")
+        (kept,) = mine()
+        assert kept["metadata"]["name"] in ("l2-old", "l2-dup")  # adopted, not created anew
+        names = {o["metadata"]["name"] for o in statuses(kube_emulator, "ServiceL2Status")}
+        assert "l2-other" in names  # n2's object is not ours to touch
