@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import statistics
 import struct
 import sys
@@ -102,7 +103,14 @@ def rss_peak_mib(pid: int) -> float:
     return 0.0
 
 
-async def driver(config_file: str, status_file: str, command_file: str) -> None:
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def driver(config_file: str, status_file: str, command_file: str, keep: bool) -> None:
     """lbd's sender: load the JSON List, reconcile, announce; then apply queued changes (part 2)."""
     from lbd.config import parse_objects
     from lbd.daemon.core import DaemonCore
@@ -118,17 +126,20 @@ async def driver(config_file: str, status_file: str, command_file: str) -> None:
         os.replace(tmp, status_file)
 
     docs = json.loads(Path(config_file).read_text())["items"]
-    report(loaded=time.time())
+    report(loaded=time.time(), rss_loaded=rss_mib(os.getpid()))
     core = DaemonCore("bench", time.time)
     core.offer(parse_objects(docs))
-    report(parsed=time.time())
+    if not keep:
+        # Part 1 never changes the configuration: the daemon would not hold the raw documents either.
+        docs.clear()
+    report(parsed=time.time(), rss_parsed=rss_mib(os.getpid()))
     desired = core.compute({})
     assert desired is not None and core.config is not None
-    report(reconciled=time.time(), routes=len(desired.bgp[0].routes))
+    report(reconciled=time.time(), routes=len(desired.bgp[0].routes), rss_reconciled=rss_mib(os.getpid()))
     state_dir = Path(status_file).with_suffix(".state")
     announcer = BgpAnnouncer(node="bench", metrics=Metrics(process_metrics=False), state_dir=state_dir)
     await announcer.apply(core.config, desired)
-    report(applied=time.time())
+    report(applied=time.time(), rss_applied=rss_mib(os.getpid()))
     changes: list[dict[str, Any]] = []
     done = 0
     while True:
@@ -252,7 +263,10 @@ def run_lbd(p: Pair, count: int, timeout: float) -> Result:
         f"interpreter+imports+JSON read {stages['loaded'] - started:.1f} s, "
         f"parse {stages['parsed'] - stages['loaded']:.1f} s, "
         f"reconcile {stages['reconciled'] - stages['parsed']:.1f} s, "
-        f"announcer {stages['applied'] - stages['reconciled']:.1f} s after start"
+        f"announcer {stages['applied'] - stages['reconciled']:.1f} s after start; RSS after load "
+        f"{stages['rss_loaded']:.0f}, parse {stages['rss_parsed']:.0f}, "
+        f"reconcile {stages['rss_reconciled']:.0f}, "
+        f"announcer {stages['rss_applied']:.0f} MiB"
     )
     result.sender = "lbd"
     return result
@@ -404,7 +418,7 @@ def receipt_times(log: str) -> dict[str, float]:
     for line in log.splitlines():
         found = _LOG_LINE.match(line)
         if found:
-            times.setdefault(found.group(2), log_time(found.group(1)))
+            times[found.group(2)] = log_time(found.group(1))
     return times
 
 
@@ -417,7 +431,15 @@ def latency(lab: Lab, services: int, changes: int, timeout: float) -> dict[str, 
     status, commands = lab.path("lat-status.json"), lab.path("lat-commands")
     proc = lab.spawn(
         p.tx,
-        [sys.executable, str(Path(__file__).resolve()), "--driver", str(config), str(status), str(commands)],
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--driver",
+            str(config),
+            str(status),
+            str(commands),
+            "keep",
+        ],
         name="lbd-latency",
         env={"PYTHONPATH": str(REPO)},
         cwd=REPO,
@@ -435,6 +457,12 @@ def latency(lab: Lab, services: int, changes: int, timeout: float) -> dict[str, 
     full = [received[r["prefix"]] - r["changed"] for r in rows if r["prefix"] in received]
     bgp_only = [received[r["prefix"]] - r["computed"] for r in rows if r["prefix"] in received]
     return {"samples": len(full), "full": full, "bgp": bgp_only}
+
+
+def fresh_lab(artifacts: Path) -> Lab:
+    """Logs are appended to: a directory left from an earlier run would mix its lines in."""
+    shutil.rmtree(artifacts, ignore_errors=True)
+    return Lab(artifacts)
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -466,8 +494,8 @@ def main() -> int:
     print(f"# {command}")
     print(f"# load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     results = []
-    for name in args.senders.split(","):
-        lab = Lab(args.artifacts / f"scale-{name}")
+    for name in filter(None, args.senders.split(",")):
+        lab = fresh_lab(args.artifacts / f"scale-{name}")
         try:
             results.append(SENDERS[name](make_pair(lab), args.prefixes, args.timeout))
         finally:
@@ -481,7 +509,7 @@ def main() -> int:
             flush=True,
         )
     if args.services:
-        lab = Lab(args.artifacts / "latency")
+        lab = fresh_lab(args.artifacts / "latency")
         try:
             lat = latency(lab, args.services, args.changes, args.timeout)
         finally:
@@ -498,6 +526,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--driver":
-        asyncio.run(driver(*sys.argv[2:5]))
+        asyncio.run(driver(*sys.argv[2:5], keep=sys.argv[5:6] == ["keep"]))
     else:
         sys.exit(main())
