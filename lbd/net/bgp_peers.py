@@ -26,7 +26,8 @@ from bfd import Profile
 from lbd.config import BFDProfile, BGPPeer, Config
 from lbd.net.bgp_transport import TransportOptions, normalize, ttl_for
 
-# Connect timeout when connectTime is not set: long enough for a loaded peer, short against a dead one.
+# How long one dial may take (three SYNs at the kernel's 1 s, 2 s backoff); connectTime is the interval
+# between attempts, not this.
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
 SourceLookup = Callable[[str, int], str | None]
@@ -56,14 +57,14 @@ class PeerSettings:
     bfd: Profile | None
 
     def transport(self) -> TransportOptions:
-        timeout = min(self.connect_time, DEFAULT_CONNECT_TIMEOUT) if self.connect_time else None
+        """Socket options of this peer's connections; the dial timeout comes from the session
+        (`ConnectRequested.timeout`)."""
         return TransportOptions(
             peer=self.address,
             port=self.port,
             source=self.source_address,
             password=self.password,
             ttl=ttl_for(ibgp=self.ibgp, multihop=self.ebgp_multihop),
-            connect_timeout=timeout or DEFAULT_CONNECT_TIMEOUT,
         )
 
 

@@ -73,7 +73,7 @@ def test_full_peer() -> None:
     assert s.router_id == IPv4Address("192.0.2.2")
     transport = s.transport()
     assert (transport.peer, transport.port, transport.source) == ("192.0.2.1", 1179, "192.0.2.2")
-    assert (transport.ttl, transport.password, transport.connect_timeout) == (255, "from-secret", 2.0)
+    assert (transport.ttl, transport.password) == (255, "from-secret")
     assert [p.message for p in problems] == ["vrf 'red' is ignored: the session runs in the default VRF"]
 
 
