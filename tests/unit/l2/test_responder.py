@@ -323,5 +323,8 @@ def test_only_owned_vips_on_eligible_selected_links_are_ever_answered(
         for address, name in answering:
             o = owned[address]
             assert o.all_interfaces or name in o.interfaces
-        timer = r.get_timer()
-        assert timer is None or timer > now - 1e-9
+        # Like aioquic's, the timer may lie in the past after another input (the adapter then fires
+        # at once); once it has been handled, nothing due may be left over.
+        if kind == "timer":
+            timer = r.get_timer()
+            assert timer is None or timer > now - 1e-9
