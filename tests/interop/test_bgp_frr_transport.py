@@ -1,5 +1,5 @@
 """Transport behaviour against FRR 8.4: TCP-MD5 right and wrong, eBGP multihop through a router,
-hold timer expiry when FRR goes silent."""
+hold timer expiry when FRR goes silent, BFD taking the session down (and back up) with FRR's bfdd."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.interop.test_bgp_harness import (
     LBD_ASN,
     PEER_ASN,
     adv_doc,
+    bfd_profile_doc,
     frr_conf,
     peer_doc,
     pool_doc,
@@ -112,3 +113,47 @@ def test_hold_timer_expires_when_frr_goes_silent(lab: Lab, frr: FrrFactory) -> N
     # Back up, the route is sent again in full.
     router.wait_established(net.ip(2), timeout=20)
     router.wait_route(vip.prefix)
+
+
+FRR_BFD = """!
+bfd
+ profile fast
+  receive-interval 100
+  transmit-interval 100
+  detect-multiplier 3
+ !
+!"""
+
+
+def test_bfd_down_takes_the_session_down_long_before_the_hold_timer(lab: Lab, frr: FrrFactory) -> None:
+    t = setup(lab, frr, extra=FRR_BFD, neighbor_lines="bfd profile fast")
+    net, router = t.v4, t.router
+    vip = AddressPlan().v4_prefix()
+    docs = [
+        peer_doc("r1", net.ip(1), bfdProfile="fast"),
+        bfd_profile_doc("fast", 100, 3),
+        pool_doc("pool", vip.prefix),
+        adv_doc("adv", "pool"),
+        service_doc("web", vip.ip(0)),
+    ]
+    lbd = start_lbd(lab, t.me, docs, bfd=True)
+    router.wait_established(net.ip(2))
+    router.wait_route(vip.prefix)
+    wait_for(
+        lambda: [p for p in router.bfd_peers() if p.get("peer") == net.ip(2) and p.get("status") == "up"],
+        10,
+        0.1,
+        "FRR's BFD session with lbd up",
+    )
+    cut(router.ns)
+    cut_at = time.monotonic()
+    # BFD detects in 3 x 100 ms; the hold timer would take 9 s. 2 s bounds detection plus a loaded loop.
+    wait_for(lambda: lbd.summary()["r1"]["state"] != "Established", 5, 0.05, "BFD to take BGP down")
+    assert time.monotonic() - cut_at < 2.0
+    neighbor = lbd.query("bgp neighbor", address=net.ip(1))
+    assert (neighbor["last_error"] or "").startswith("NOTIFICATION sent 6/10")  # RFC 9384 Cease/BFD Down
+    assert neighbor["configured"]["bfd_blocked"] is True
+    restore(router.ns)
+    router.wait_established(net.ip(2), timeout=20)
+    router.wait_route(vip.prefix)
+    assert lbd.query("bgp neighbor", address=net.ip(1))["configured"]["bfd_blocked"] is False

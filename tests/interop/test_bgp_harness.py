@@ -36,13 +36,17 @@ from lbd.config import load_paths
 from lbd.control.server import ControlServer
 from lbd.daemon.core import DaemonCore
 from lbd.metrics import Metrics
+from lbd.net.bfd_manager import BFDManager
 from lbd.net.bgp_announcer import BgpAnnouncer
 
-async def main(node, control, state_dir, config_dir):
+async def main(node, control, state_dir, config_dir, with_bfd):
     loop = asyncio.get_running_loop()
     core = DaemonCore(node, time.time)
     metrics = Metrics(process_metrics=False)
-    announcer = BgpAnnouncer(node=node, metrics=metrics, state_dir=state_dir)
+    bfd = BFDManager() if with_bfd == "bfd" else None
+    if bfd is not None:
+        await bfd.start()
+    announcer = BgpAnnouncer(node=node, metrics=metrics, state_dir=state_dir, bfd=bfd)
     views = dict(announcer.views())
     views["metrics"] = lambda args: {
         n: [(s.labels, s.value) for s in v] for n, v in metrics.samples().items()
@@ -71,6 +75,8 @@ async def main(node, control, state_dir, config_dir):
     await stop.wait()
     await announcer.close()
     await server.close()
+    if bfd is not None:
+        await bfd.stop()
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(10))
 asyncio.run(main(*sys.argv[1:]))
@@ -124,6 +130,16 @@ def service_doc(name: str, *addresses: str) -> dict[str, Any]:
     }
 
 
+def bfd_profile_doc(name: str, interval_ms: int, multiplier: int) -> dict[str, Any]:
+    spec = {"receiveInterval": interval_ms, "transmitInterval": interval_ms, "detectMultiplier": multiplier}
+    return {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BFDProfile",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
 def secret_doc(name: str, password: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -145,6 +161,7 @@ class LbdBgp:
     control: Path
     state_dir: Path
     node: str = "lbd"
+    bfd: bool = False
     proc: Proc | None = None
     starts: int = 0
     history: list[Proc] = field(default_factory=list)
@@ -161,7 +178,7 @@ class LbdBgp:
         argv = [str(REPO / ".venv/bin/python"), str(script), self.node, str(self.control)]
         self.proc = self.lab.spawn(
             self.ns,
-            [*argv, str(self.state_dir), str(self.config_dir)],
+            [*argv, str(self.state_dir), str(self.config_dir), "bfd" if self.bfd else "-"],
             name=f"lbd{self.starts}",
             env={"PYTHONPATH": str(REPO)},
             cwd=REPO,
@@ -210,12 +227,12 @@ class LbdBgp:
         )
 
 
-def start_lbd(lab: Lab, ns: Netns, docs: list[dict[str, Any]]) -> LbdBgp:
+def start_lbd(lab: Lab, ns: Netns, docs: list[dict[str, Any]], *, bfd: bool = False) -> LbdBgp:
     config_dir = lab.artifacts / "lbd-config"
     config_dir.mkdir(exist_ok=True)
     state_dir = lab.path("bgp-state")
     state_dir.mkdir(exist_ok=True)
-    lbd = LbdBgp(lab, ns, config_dir, lab.path("lbd.sock"), state_dir)
+    lbd = LbdBgp(lab, ns, config_dir, lab.path("lbd.sock"), state_dir, bfd=bfd)
     lbd.write(docs)
     lbd.start()
     return lbd
