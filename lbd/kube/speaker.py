@@ -40,7 +40,8 @@ from lbd.kube.resources import SERVICES
 from lbd.kube.sources import KubeSources
 from lbd.kube.status_objects import StatusPublisher, desired_statuses
 from lbd.metrics import Sample
-from lbd.reconcile import DesiredState, Snapshot, desired_state
+from lbd.reconcile import DesiredState, Snapshot
+from lbd.reconcile.incremental import Reconciler
 
 log = structlog.get_logger("lbd.kube.speaker")
 
@@ -121,6 +122,8 @@ class SpeakerRole:
         self.desired: DesiredState | None = None
         self.pushes = 0
         self._pushed: tuple[object, ...] | None = None
+        # The same result as lbd.reconcile.desired_state, but one Service change costs about its own work.
+        self._reconciler = Reconciler()
         self._announced: dict[tuple[str, str], tuple[IPAddress, ...]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -191,7 +194,9 @@ class SpeakerRole:
             interfaces=self.interfaces(),
             load_balancer_class=self.load_balancer_class,
         )
-        desired = desired_state(snapshot, announced_allocations(config, world, self.load_balancer_class))
+        desired = self._reconciler.desired_state(
+            snapshot, announced_allocations(config, world, self.load_balancer_class)
+        )
         self.desired = desired
         pushed = (config, desired.l2, desired.bgp)
         if pushed != self._pushed:

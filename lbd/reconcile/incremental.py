@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lbd.allocator.incremental import IncrementalAllocator
-from lbd.allocator.requests import Assignment
+from lbd.allocator.requests import AllocationResult, Assignment
 from lbd.config.model import EndpointSlice, Service
 from lbd.reconcile import bgp
 from lbd.reconcile.core import Context, answer_order, context_of, decide, eligible_interfaces, live_nodes
@@ -64,6 +64,12 @@ class Reconciler:
             load_balancer_class=snapshot.load_balancer_class,
             previous=snapshot.previous,
         )
+        return self.desired_state(snapshot, allocations)
+
+    def desired_state(self, snapshot: Snapshot, allocations: AllocationResult) -> DesiredState:
+        """`lbd.reconcile.desired_state` with memory, for a caller that allocates elsewhere (the
+        Kubernetes speaker announces what the controller wrote in Service status)."""
+        config, world = snapshot.config, snapshot.world
         basis = (
             config,
             world.nodes,
