@@ -8,6 +8,10 @@ direct heartbeats stop for `probe_after`, it is probed five times per interval w
 for an immediate answer. The member is dead after `failure_timeout` of silence on every path (see
 `lbd.membership.fsm` for the states and `docs/membership.md` for the reasoning).
 
+Heartbeats also carry this node's health set (`set_health`: the ids of the health-checked services
+healthy here), sent in pages until each member echoes its version (`lbd.membership.health`); a member's
+completed set is reported as `MemberHealth`.
+
 Authentication and replay protection
 ------------------------------------
 Every datagram carries an HMAC-SHA256 tag over a shared key (`lbd.membership.codec`), names its sender
@@ -37,15 +41,18 @@ from lbd.membership.codec import (
     MAX_U64,
     BadMac,
     DecodeError,
+    HealthPage,
     Kind,
     Message,
     Relay,
     decode,
     encode,
+    health_room,
     member_id,
 )
-from lbd.membership.events import Event, MemberDown, MemberLeft, MemberSuspect, MemberUp
+from lbd.membership.events import Event, MemberDown, MemberHealth, MemberLeft, MemberSuspect, MemberUp
 from lbd.membership.fsm import Emit, Input, MemberState, transition
+from lbd.membership.health import LocalHealth, PeerHealth
 from lbd.membership.timers import Timers
 
 _US = 1_000_000
@@ -91,6 +98,8 @@ class MemberInfo:
     silent_direct: float | None
     rtt: float | None
     counters: MemberCounters
+    health_version: int = 0
+    healthy: frozenset[bytes] = frozenset()
 
 
 class _Member:
@@ -99,6 +108,9 @@ class _Member:
         "answers_sent",
         "bad_mac",
         "downs",
+        "health",
+        "health_acked",
+        "health_offset",
         "heard_at",
         "id",
         "known_inc",
@@ -138,6 +150,10 @@ class _Member:
         self.rtt: float | None = None
         self.received = self.sent = self.probes_sent = self.answers_sent = 0
         self.replays = self.bad_mac = self.suspicions = self.downs = 0
+        # Its health set as assembled here; the version of ours it echoed; our next page for it.
+        self.health = PeerHealth()
+        self.health_acked = 0
+        self.health_offset = 0
 
     @property
     def last_heard(self) -> float:
@@ -178,6 +194,7 @@ class Membership:
             raise ValueError("each member needs its own address and port")
         self._next_heartbeat = now
         self._relay_offset = 0
+        self._health = LocalHealth()
         self._stopped = False
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
@@ -220,6 +237,10 @@ class Membership:
             return
         new_life = msg.incarnation != member.proven_inc
         member.proven_inc = msg.incarnation
+        if new_life:
+            member.health_acked = member.health_offset = 0
+            if member.health.reset():
+                self._events.append(MemberHealth(member.name, 0, frozenset()))
         if echoes_us and msg.echo_seq:
             sent_at = self._started + msg.echo_seq / _US
             member.rtt = max(0.0, now - sent_at - msg.echo_hold_us / _US)
@@ -231,6 +252,7 @@ class Membership:
         self._input(member, Input.NEW_LIFE if new_life else Input.DIRECT, now)
         if member.state.live:
             self._relayed(member, msg.relays, now)
+        self._health_received(member, msg.health)
         if msg.answer or not echoes_us:
             self._answer(member, now)
 
@@ -259,6 +281,20 @@ class Membership:
             self._next_heartbeat += t.interval
             if self._next_heartbeat <= now:
                 self._next_heartbeat = now + t.interval
+
+    def set_health(self, ids: Iterable[bytes], now: float) -> None:
+        """This node's healthy services (ids from `codec.service_id`). A change is sent to every live
+        member at once, not at the next heartbeat; beyond MAX_HEALTH ids the rest are not sent."""
+        if self._stopped or not self._health.update(ids):
+            return
+        for m in self._members:
+            if m.state.live:
+                m.health_offset = 0
+                self._send(m, now, answer=False)
+
+    @property
+    def health_version(self) -> int:
+        return self._health.version
 
     def leave(self, now: float) -> None:
         """Say goodbye to every member (so they drop us at once) and stop."""
@@ -322,6 +358,8 @@ class Membership:
                     m.suspicions,
                     m.downs,
                 ),
+                m.health.version,
+                m.health.ids,
             )
             for m in self._members
         ]
@@ -342,6 +380,11 @@ class Membership:
             self._events.append(MemberDown(m.name, now - m.last_heard))
         elif step.emit is Emit.LEFT:
             self._events.append(MemberLeft(m.name))
+
+    def _health_received(self, m: _Member, page: HealthPage) -> None:
+        m.health_acked = page.echo
+        if m.health.receive(page):
+            self._events.append(MemberHealth(m.name, m.health.version, m.health.ids))
 
     def _relayed(self, sender: _Member, relays: tuple[Relay, ...], now: float) -> None:
         for r in relays:
@@ -376,6 +419,12 @@ class Membership:
     def _encode(self, m: _Member, now: float, kind: Kind, *, answer: bool) -> bytes:
         self._seq = max(self._seq + 1, int((now - self._started) * _US) + 1)
         hold = int((now - m.heard_at) * _US) if m.known_seq else 0
+        relays = self._relays_for(m, now) if kind is Kind.HEARTBEAT else ()
+        health = HealthPage()
+        if kind is Kind.HEARTBEAT:
+            health, m.health_offset = self._health.page(
+                m.health_acked, m.health_offset, health_room(len(relays)), m.health.version
+            )
         msg = Message(
             kind,
             answer,
@@ -386,7 +435,8 @@ class Membership:
             m.known_inc,
             m.known_seq,
             max(0, hold),
-            self._relays_for(m, now) if kind is Kind.HEARTBEAT else (),
+            relays,
+            health,
         )
         return encode(msg, self._key)
 

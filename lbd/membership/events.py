@@ -40,4 +40,14 @@ class MemberLeft:
     name: str
 
 
-Event = MemberUp | MemberSuspect | MemberDown | MemberLeft
+@dataclass(frozen=True, slots=True)
+class MemberHealth:
+    """A member's health set changed: the ids (`codec.service_id`) of the services healthy on it, as
+    of its set `version`. Version 0 with an empty set: unknown again (the member restarted)."""
+
+    name: str
+    version: int
+    healthy: frozenset[bytes]
+
+
+Event = MemberUp | MemberSuspect | MemberDown | MemberLeft | MemberHealth

@@ -2,7 +2,8 @@
 
 One socket, one `loop.call_at` timer re-armed whenever the engine's next deadline moves, all times from
 the loop's monotonic clock. The daemon gets the live set (always including this node) through
-`on_change`, called after every change, and `live()`.
+`on_change`, called after every change, and `live()`; it hands this node's healthy services to
+`publish_health` and hears each member's through `on_health` (see docs/membership.md).
 
 Run alone to try a configuration (one JSON line per event on stdout, stops with a leave on SIGTERM):
 
@@ -34,12 +35,14 @@ from lbd.membership import (
     Drop,
     Event,
     MemberDown,
+    MemberHealth,
     MemberLeft,
     Membership,
     MemberSuspect,
     MemberUp,
     Timers,
 )
+from lbd.membership.core import MIN_KEY_LENGTH
 from lbd.metrics import Metrics, Sample
 
 log = structlog.get_logger("lbd.membership")
@@ -53,6 +56,14 @@ _DATAGRAM_MAX = 2048
 _MAX_BATCH = 256
 
 
+class StartError(Exception):
+    """Membership cannot start: `field` names the NodeConfig setting at fault (spec.membership...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"NodeConfig spec.membership.{field}: {message}")
+        self.field = field
+
+
 class MembershipService:
     """Membership among the speakers of `settings.peers`; see docs/membership.md."""
 
@@ -64,12 +75,15 @@ class MembershipService:
         metrics: Metrics | None,
         on_change: Callable[[frozenset[str]], None],
         on_event: Callable[[Event], None] | None = None,
+        on_health: Callable[[str, frozenset[bytes]], None] | None = None,
     ) -> None:
         self._node = node
         self._settings = settings
         self._metrics = metrics
         self._on_change = on_change
         self._on_event = on_event
+        self._on_health = on_health
+        self._healthy: frozenset[bytes] = frozenset()
         self._timers = Timers(settings.heartbeat_interval, settings.failure_timeout)
         self._core: Membership | None = None
         self._sock: socket.socket | None = None
@@ -83,19 +97,30 @@ class MembershipService:
 
     async def start(self) -> None:
         """Bind, greet every peer, and return once every peer answered or the settle time passed (so the
-        first election does not take over the addresses of members not heard yet)."""
+        first election does not take over the addresses of members not heard yet).
+
+        Raises StartError naming the setting when the key cannot be read or the address not bound."""
         loop = asyncio.get_running_loop()
         peers = self._settings.peers
         key = load_key(self._settings) if peers else os.urandom(32)
+        try:
+            # Wall clock in microseconds: grows across restarts, so peers see a new incarnation.
+            core = Membership(
+                self._node, peers, key, self._timers, loop.time(), incarnation=time.time_ns() // 1000
+            )
+        except ValueError as exc:
+            raise StartError("peers", str(exc)) from exc
+        core.set_health(self._healthy, loop.time())
         if peers:
-            sock = _bind(self._settings.bind_address, self._settings.bind_port, peers_v6=_any_v6(peers))
+            address, port = self._settings.bind_address, self._settings.bind_port
+            try:
+                sock = _bind(address, port, peers_v6=_any_v6(peers))
+            except OSError as exc:
+                raise StartError("bindAddress", f"cannot bind {address} port {port}: {exc}") from exc
             self._mapped = sock.family == socket.AF_INET6
             self._sock = sock
             loop.add_reader(sock.fileno(), self._readable)
-        # Wall clock in microseconds: grows across restarts, so peers see a new incarnation.
-        self._core = Membership(
-            self._node, peers, key, self._timers, loop.time(), incarnation=time.time_ns() // 1000
-        )
+        self._core = core
         self._settled = asyncio.Event()
         log.info(
             "membership started",
@@ -130,6 +155,15 @@ class MembershipService:
 
     def live(self) -> frozenset[str]:
         return self._live
+
+    def publish_health(self, healthy: frozenset[bytes]) -> None:
+        """This node's healthy services (`lbd.membership.service_id` of each); a change goes out to every
+        live member at once. May be called before `start`."""
+        self._healthy = healthy
+        core = self._core
+        if core is not None:
+            core.set_health(healthy, asyncio.get_running_loop().time())
+            self._pump()
 
     def views(self) -> Mapping[str, View]:
         return {"members": self._view}
@@ -221,6 +255,18 @@ class MembershipService:
             log.info("membership member suspect", member=event.name, silent=round(event.silent, 4))
         elif isinstance(event, MemberDown):
             log.warning("membership member down", member=event.name, silent=round(event.silent, 4))
+        elif isinstance(event, MemberHealth):
+            log.info(
+                "membership member health",
+                member=event.name,
+                version=event.version,
+                healthy=len(event.healthy),
+            )
+            if self._on_health is not None:
+                try:
+                    self._on_health(event.name, event.healthy)
+                except Exception:
+                    log.exception("membership on_health failed")
         else:
             log.info("membership member left", member=event.name)
         if self._on_event is not None:
@@ -253,6 +299,8 @@ class MembershipService:
                 "downs": m.counters.downs,
                 "replays": m.counters.replays,
                 "bad_mac": m.counters.bad_mac,
+                "health_version": m.health_version,
+                "healthy": len(m.healthy),
             }
             for m in core.members(now)
         ]
@@ -268,6 +316,8 @@ class MembershipService:
                 "unknown_source": core.drops[Drop.UNKNOWN_SOURCE],
                 "malformed": core.drops[Drop.MALFORMED],
                 "wrong_identity": core.drops[Drop.WRONG_IDENTITY],
+                "health_version": core.health_version,
+                "healthy": len(self._healthy),
             }
         )
         return rows
@@ -286,15 +336,20 @@ class MembershipService:
 
 
 def load_key(settings: MembershipSettings) -> bytes:
-    """The shared key: inline, or the file's bytes without a trailing line break."""
+    """The shared key: inline, or the file's bytes without a trailing line break. StartError names the
+    setting when there is none, the file cannot be read, or the key is too short."""
     if settings.key is not None:
-        key = settings.key.encode()
+        field, key = "key", settings.key.encode()
     elif settings.key_file is not None:
-        key = Path(settings.key_file).read_bytes().removesuffix(b"\n").removesuffix(b"\r")
+        field = "keyFile"
+        try:
+            key = Path(settings.key_file).read_bytes().removesuffix(b"\n").removesuffix(b"\r")
+        except OSError as exc:
+            raise StartError(field, f"cannot read {settings.key_file}: {exc.strerror or exc}") from exc
     else:
-        raise ValueError("membership peers need a shared key (key or keyFile)")
-    if len(key) < 16:
-        raise ValueError("the membership key must be at least 16 bytes")
+        raise StartError("key", "membership peers need a shared key (key or keyFile)")
+    if len(key) < MIN_KEY_LENGTH:
+        raise StartError(field, f"the key must be at least {MIN_KEY_LENGTH} bytes, it has {len(key)}")
     return key
 
 
@@ -340,11 +395,20 @@ def _print(record: Mapping[str, Any]) -> None:
 
 
 def _event_record(event: Event) -> dict[str, Any]:
-    kind = {MemberUp: "up", MemberSuspect: "suspect", MemberDown: "down", MemberLeft: "left"}[type(event)]
-    record: dict[str, Any] = {"event": kind, "member": event.name}
+    kinds = {
+        MemberUp: "up",
+        MemberSuspect: "suspect",
+        MemberDown: "down",
+        MemberLeft: "left",
+        MemberHealth: "health",
+    }
+    record: dict[str, Any] = {"event": kinds[type(event)], "member": event.name}
     if isinstance(event, MemberUp):
         record["incarnation"] = event.incarnation
         record["previous"] = event.previous.value
+    elif isinstance(event, MemberHealth):
+        record["version"] = event.version
+        record["healthy"] = sorted(i.hex() for i in event.healthy)
     return record
 
 
@@ -381,7 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     if node_config is None:
         print(f"no NodeConfig for node {args.node!r}", file=sys.stderr)
         return 2
-    asyncio.run(_run(args.node, node_config.membership))
+    try:
+        asyncio.run(_run(args.node, node_config.membership))
+    except StartError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 

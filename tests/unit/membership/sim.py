@@ -101,6 +101,11 @@ class Cluster:
         self.engine(destination).datagram_received(data, (str(address(i)), port), self.now)
         self._flush(destination)
 
+    def set_health(self, name: str, ids: frozenset[bytes]) -> None:
+        """`name`'s healthy services change now (sent at once, as the daemon does)."""
+        self.engine(name).set_health(ids, self.now)
+        self._flush(name)
+
     def live(self, name: str) -> frozenset[str]:
         return self.engine(name).live()
 

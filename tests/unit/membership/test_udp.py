@@ -13,8 +13,9 @@ import pytest
 
 from lbd.config import MemberPeer
 from lbd.config import Membership as Settings
+from lbd.membership import service_id
 from lbd.metrics import Metrics
-from lbd.net.membership_udp import MembershipService, load_key
+from lbd.net.membership_udp import MembershipService, StartError, load_key
 
 KEY = "loopback-test-key-0123"
 NAMES = ["a", "b", "c"]
@@ -34,10 +35,15 @@ def free_ports(n: int, family: socket.AddressFamily = socket.AF_INET, host: str 
 class Node:
     def __init__(self, name: str, settings: Settings) -> None:
         self.changes: list[frozenset[str]] = []
+        self.health: dict[str, frozenset[bytes]] = {}
         self.settings = settings
         self.metrics = Metrics(process_metrics=False)
         self.service = MembershipService(
-            node=name, settings=settings, metrics=self.metrics, on_change=self.changes.append
+            node=name,
+            settings=settings,
+            metrics=self.metrics,
+            on_change=self.changes.append,
+            on_health=self.health.__setitem__,
         )
 
 
@@ -120,10 +126,40 @@ def test_key_file(tmp_path: Path) -> None:
     path.write_bytes(b"0123456789abcdef\n")
     assert load_key(Settings(key_file=str(path))) == b"0123456789abcdef"
     path.write_bytes(b"short\n")
-    with pytest.raises(ValueError, match="16 bytes"):
+    with pytest.raises(StartError, match=r"spec.membership.keyFile: .*16 bytes") as short:
         load_key(Settings(key_file=str(path)))
-    with pytest.raises(ValueError, match="shared key"):
+    assert short.value.field == "keyFile"
+    with pytest.raises(StartError, match=r"spec.membership.keyFile: cannot read .*missing"):
+        load_key(Settings(key_file=str(tmp_path / "missing")))
+    with pytest.raises(StartError, match=r"spec.membership.key: .*shared key"):
         load_key(Settings())
+
+
+async def test_an_unbindable_address_names_the_setting() -> None:
+    peers = (MemberPeer("b", IPv4Address("127.0.0.1"), 7946),)
+    # 192.0.2.1 is on no interface of this namespace: bind() fails with EADDRNOTAVAIL.
+    settings = Settings(bind_address=IPv4Address("192.0.2.1"), bind_port=0, peers=peers, key=KEY)
+    service = MembershipService(node="a", settings=settings, metrics=None, on_change=lambda _: None)
+    with pytest.raises(StartError, match=r"spec.membership.bindAddress: cannot bind 192.0.2.1"):
+        await service.start()
+    await service.stop()
+
+
+async def test_health_sets_reach_the_other_services() -> None:
+    nodes = cluster()
+    web = frozenset({service_id("default/web")})
+    try:
+        # Published before start (the daemon's checks may answer first) and after.
+        nodes["a"].service.publish_health(web)
+        await asyncio.gather(*(n.service.start() for n in nodes.values()))
+        await wait(lambda: all(n.health.get("a") == web for k, n in nodes.items() if k != "a"))
+        nodes["a"].service.publish_health(frozenset())
+        await wait(lambda: all(n.health.get("a") == frozenset() for k, n in nodes.items() if k != "a"))
+        row = {r["name"]: r for r in nodes["b"].service.views()["members"]({})}["a"]
+        assert (row["health_version"], row["healthy"]) == (3, 0)
+    finally:
+        for n in nodes.values():
+            await n.service.stop()
 
 
 async def test_a_stalled_loop_reads_waiting_heartbeats_before_judging() -> None:
