@@ -22,7 +22,6 @@ import structlog
 
 from bgp import events as ev
 from bgp.fsm import State
-from bgp.route import Route
 from bgp.session import MessageCounters
 from lbd.config import Config
 from lbd.control.server import View, ViewError
@@ -30,6 +29,7 @@ from lbd.metrics import Metrics, Sample
 from lbd.net.bfd_manager import BFDManager
 from lbd.net.bgp_peers import PeerProblem, peer_settings
 from lbd.net.bgp_restart import RestartMarker
+from lbd.net.bgp_routes import RouteDiff
 from lbd.net.bgp_session_config import build_session_config
 from lbd.net.bgp_speaker import BgpSpeaker, PeerDriver
 from lbd.net.bgp_transport import BGP_PORT
@@ -41,18 +41,6 @@ DEFAULT_STATE_ROOT = "/run/lbd/bgp"
 SHUTDOWN_MESSAGE = "lbd is shutting down"
 # How often the graceful-restart marker is refreshed while a GR session is up (see bgp_restart).
 _MARKER_INTERVAL = 1.0
-
-
-def route_of(route: BGPRoute) -> Route:
-    # On the path of every service change, 10,000 times per apply: list comprehensions only where there
-    # is something to convert (generators here cost several times more than the rest).
-    communities, large = route.communities, route.large_communities
-    return Route(
-        route.prefix,
-        tuple([c.value for c in communities]) if communities else (),
-        tuple([(c.global_admin, c.local1, c.local2) for c in large]) if large else (),
-        route.local_pref,
-    )
 
 
 def state_name(state: State) -> str:
@@ -79,6 +67,8 @@ class PeerStatus:
     last_reset: str | None = None
     restarting_peer: bool = False
     routes: tuple[BGPRoute, ...] = ()
+    driver: PeerDriver | None = None
+    given: RouteDiff = field(default_factory=RouteDiff)
 
 
 class BgpAnnouncer:
@@ -137,10 +127,18 @@ class BgpAnnouncer:
         await self._speaker.configure(settings)
         for peer in desired.bgp:
             status = self._status.get(peer.peer)
-            if status is None:
+            driver = self._speaker.drivers.get(peer.peer)
+            if status is None or driver is None:
                 continue
             status.routes = peer.routes
-            self._speaker.set_routes(peer.peer, [route_of(r) for r in peer.routes])
+            if status.driver is not driver:
+                # A new session (new peer, or replaced after a configuration change) starts empty.
+                status.driver = driver
+                driver.set_routes(status.given.full(peer.routes))
+            else:
+                announce, withdraw = status.given.update(peer.routes)
+                if announce or withdraw:
+                    driver.change_routes(announce, withdraw)
 
     async def close(self) -> None:
         await self._speaker.close(SHUTDOWN_MESSAGE)

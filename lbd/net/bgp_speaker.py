@@ -32,6 +32,7 @@ from bfd import StateChanged as BfdStateChanged
 from bgp.config import SessionConfig
 from bgp.errors import CeaseSubcode
 from bgp.events import CloseConnection, ConnectRequested, Event
+from bgp.families import Prefix
 from bgp.fsm import State as BgpState
 from bgp.route import Route
 from bgp.session import Session, parse_address
@@ -61,7 +62,6 @@ class PeerDriver:
         self._dials: dict[int, asyncio.Task[None]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._ids = itertools.count(1)
-        self.routes: tuple[Route, ...] = ()
         self.bfd_blocked = False
         self.stopped = False
 
@@ -90,8 +90,13 @@ class PeerDriver:
         self._pump()
 
     def set_routes(self, routes: Sequence[Route]) -> None:
-        self.routes = tuple(routes)
-        self.session.set_routes(self._now(), self.routes)
+        """The whole set of routes for this peer; the session sends the difference."""
+        self.session.set_routes(self._now(), routes)
+        self._pump()
+
+    def change_routes(self, announce: Sequence[Route], withdraw: Sequence[Prefix]) -> None:
+        """Add or replace `announce`, remove `withdraw`: O(changes), for callers that track them."""
+        self.session.change_routes(self._now(), announce, withdraw)
         self._pump()
 
     def accept(self, stream: BgpStream) -> bool:
@@ -261,12 +266,6 @@ class BgpSpeaker:
                 await self._add(wanted)
         if self._listener is not None:
             self._listener.set_passwords({s.address: s.password for s in settings.values() if s.password})
-
-    def set_routes(self, name: str, routes: Sequence[Route]) -> None:
-        driver = self._drivers.get(name)
-        if driver is not None:
-            # The session's Adj-RIB-Out finds the difference; comparing here first would double the cost.
-            driver.set_routes(routes)
 
     async def close(self, message: str) -> None:
         """Cease "Administrative Shutdown" with `message` (RFC 8203) to every peer, then let go."""
