@@ -153,7 +153,9 @@ async def driver(config_file: str, status_file: str, command_file: str, keep: bo
             assert desired is not None and core.config is not None
             computed = time.time()
             await announcer.apply(core.config, desired)
-            changes.append({"prefix": f"{BASE + index + 1}/32", "changed": changed, "computed": computed})
+            applied = time.time()
+            prefix = f"{BASE + index + 1}/32"
+            changes.append({"prefix": prefix, "changed": changed, "computed": computed, "applied": applied})
             report(changes=changes, applied_change=time.time())
         done = len(lines)
         report(rss_peak_mib=rss_peak_mib(os.getpid()))
@@ -454,9 +456,14 @@ def latency(lab: Lab, services: int, changes: int, timeout: float) -> dict[str, 
         time.sleep(0.1)
     received = receipt_times(p.receiver.procs["bgpd"].text())
     rows = json.loads(status.read_text())["changes"]
-    full = [received[r["prefix"]] - r["changed"] for r in rows if r["prefix"] in received]
-    bgp_only = [received[r["prefix"]] - r["computed"] for r in rows if r["prefix"] in received]
-    return {"samples": len(full), "full": full, "bgp": bgp_only}
+    seen = [r for r in rows if r["prefix"] in received]
+    return {
+        "samples": len(seen),
+        "full": [received[r["prefix"]] - r["changed"] for r in seen],
+        "bgp": [received[r["prefix"]] - r["computed"] for r in seen],
+        "apply": [r["applied"] - r["computed"] for r in seen],
+        "wire": [received[r["prefix"]] - r["applied"] for r in seen],
+    }
 
 
 def fresh_lab(artifacts: Path) -> Lab:
@@ -514,7 +521,12 @@ def main() -> int:
             lat = latency(lab, args.services, args.changes, args.timeout)
         finally:
             lab.teardown()
-        for key, label in (("bgp", "desired state -> FRR"), ("full", "config change -> FRR")):
+        for key, label in (
+            ("apply", "desired state -> UPDATE written by lbd"),
+            ("wire", "UPDATE written -> FRR logs it"),
+            ("bgp", "desired state -> FRR"),
+            ("full", "config change -> FRR"),
+        ):
             p50, p99 = percentiles(lat[key])
             print(
                 f"latency {label} with {args.services} services announced: "
