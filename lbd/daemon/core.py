@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from lbd.allocator.requests import State
 from lbd.config import Config, ConfigError, ConfigStore, NodeConfig, ParseResult, World
 from lbd.config.model import IPAddress
-from lbd.daemon.health import HealthCheck, HealthState, health_checks, with_health
+from lbd.daemon.health import HealthCheck, HealthState, HealthWorld, health_checks
 from lbd.reconcile import DesiredState, Snapshot
 from lbd.reconcile.incremental import Reconciler
 
@@ -30,7 +30,18 @@ class DaemonCore:
     """Config store plus reconcile for one node. `offer` a parse result, then `compute` the desired
     state with the current health outcomes and live nodes."""
 
-    __slots__ = ("_clock", "_loaded", "_previous", "_reconciler", "desired", "node", "store")
+    __slots__ = (
+        "_clock",
+        "_health_world",
+        "_live",
+        "_loaded",
+        "_peers",
+        "_previous",
+        "_reconciler",
+        "desired",
+        "node",
+        "store",
+    )
 
     def __init__(
         self,
@@ -47,6 +58,10 @@ class DaemonCore:
         self._previous: dict[str, tuple[IPAddress, ...]] = dict(previous or {})
         # Same result as lbd.reconcile.reconcile, but one Service change costs about its own work.
         self._reconciler = Reconciler()
+        # Synthetic health slices, the same objects while their outcomes stay the same.
+        self._health_world = HealthWorld()
+        self._live: frozenset[str] | None = None
+        self._peers: Mapping[str, frozenset[bytes]] = {}
         self.desired: DesiredState | None = None
 
     @property
@@ -81,13 +96,19 @@ class DaemonCore:
         return ()
 
     def compute(
-        self, health: Mapping[str, HealthState], live_nodes: frozenset[str] | None = None
+        self,
+        health: Mapping[str, HealthState],
+        live_nodes: frozenset[str] | None = None,
+        peer_health: Mapping[str, frozenset[bytes]] | None = None,
     ) -> DesiredState | None:
         """The desired state of this node, or None before any config was accepted. `live_nodes`
-        None means this node alone is a live speaker (no membership)."""
+        None means this node alone is a live speaker (no membership). `peer_health`: each member's
+        health set from membership (a live node without one counts as failing every check)."""
         loaded, config = self._loaded, self.store.current
         if loaded is None or config is None:
             return None
+        self._live = live_nodes
+        self._peers = peer_health if peer_health is not None else {}
         node_config = config.node_config(self.node)
         snapshot = Snapshot(
             config=config,
@@ -106,10 +127,18 @@ class DaemonCore:
         return desired
 
     def world(self, health: Mapping[str, HealthState]) -> World:
-        """The world the reconcile function sees: the files plus the health checks' synthetic slices."""
+        """The world the reconcile function sees: the files plus the health checks' synthetic slices,
+        with the live nodes and members' health sets of the last `compute`."""
         if self._loaded is None:
             return World()
-        return with_health(self._loaded.result.world, self.node, health, self._loaded.checks)
+        return self._health_world.world(
+            self._loaded.result.world,
+            self._loaded.checks,
+            self.node,
+            states=health,
+            peers=self._peers,
+            live=self._live,
+        )
 
 
 def announced_addresses(desired: DesiredState) -> frozenset[IPAddress]:

@@ -1,7 +1,9 @@
 """`lbd run`: the standalone daemon's event loop around DaemonCore.
 
 Theory of operation. Everything that can change what this node announces only raises a flag and wakes
-one worker task: a reload request (SIGHUP, a file change), a health-check flip, a membership change.
+one worker task: a reload request (SIGHUP, a file change), a health-check flip, a membership change
+(the live set, or a member's health set). A local health-check flip is also handed to membership at
+once, so the other nodes can re-elect without waiting for this node's worker.
 The worker handles a pending reload first (files are read in a thread, the result is offered to
 DaemonCore, which accepts or rejects it whole), then recomputes the desired state once and pushes it to
 every announcer in `wiring` order, one at a time. Flags raised meanwhile coalesce into one more pass,
@@ -33,14 +35,22 @@ from lbd.control.client import DEFAULT_SOCKET
 from lbd.daemon.announcer import Announcer, StatusSource
 from lbd.daemon.core import DaemonCore
 from lbd.daemon.file_watch import FileWatcher
+from lbd.daemon.health import healthy_ids
 from lbd.daemon.probes import HealthMonitor
 from lbd.daemon.state import load_allocations, save_allocations, state_file
 from lbd.daemon.views import DaemonViews, Status, samples
-from lbd.daemon.wiring import BackgroundService, Wiring, build_announcers, build_services
+from lbd.daemon.wiring import (
+    BackgroundService,
+    HealthPublisher,
+    Wiring,
+    build_announcers,
+    build_services,
+)
 from lbd.logsetup import configure
 from lbd.metrics import Metrics
 from lbd.metrics_http import start_metrics_server
 from lbd.net.bfd_manager import BFDManager
+from lbd.net.membership_udp import StartError as MembershipStartError
 from lbd.reconcile import DesiredState
 from lbd.sdnotify import Notifier
 
@@ -64,7 +74,8 @@ class Options:
 
 
 class StartupError(Exception):
-    """The daemon cannot start (no valid config, socket taken, metrics address in use)."""
+    """The daemon cannot start (no valid config, socket taken, metrics address in use, membership key
+    or address unusable)."""
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -92,7 +103,7 @@ class Daemon:
         self._state = state_file(options.state_dir, options.node) if options.state_dir else None
         remembered = load_allocations(self._state) if self._state is not None else {}
         self.core = DaemonCore(options.node, clock, remembered)
-        self.monitor = HealthMonitor(self.mark_dirty)
+        self.monitor = HealthMonitor(self._health_changed)
         self.status = Status(options.node, options.paths, clock())
         self.status.checks = self.monitor.checks
         self.status.health = self.monitor.states
@@ -115,6 +126,8 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._allocations: dict[str, tuple[str, ...]] = {}
         self._announced: set[Announcement] = set()
+        # Each member's health set as membership last reported it (absent: not heard yet).
+        self.peer_health: dict[str, frozenset[bytes]] = {}
 
     # --- triggers (any thread-free callback on the loop) ----------------------------------------
 
@@ -137,6 +150,23 @@ class Daemon:
             log.info("membersChanged", live=sorted(live))
             self.status.live_nodes = live
             self.mark_dirty()
+
+    def set_member_health(self, member: str, healthy: frozenset[bytes]) -> None:
+        """Membership's callback: `member`'s health set changed."""
+        if self.peer_health.get(member) != healthy:
+            log.info("memberHealthChanged", member=member, healthy=len(healthy))
+            self.peer_health[member] = healthy
+            self.mark_dirty()
+
+    def _health_changed(self) -> None:
+        self._publish_health()
+        self.mark_dirty()
+
+    def _publish_health(self) -> None:
+        healthy = healthy_ids(self.monitor.states)
+        for service in self.services:
+            if isinstance(service, HealthPublisher):
+                service.publish_health(healthy)
 
     # --- lifetime ---------------------------------------------------------------------------------
 
@@ -196,6 +226,7 @@ class Daemon:
             bfd=self.bfd,
             membership=node_config.membership if node_config else None,
             on_members=self.set_live_nodes,
+            on_health=self.set_member_health,
         )
         self.announcers = self._build_announcers(wiring)
         self.services = self._build_services(wiring)
@@ -204,7 +235,10 @@ class Daemon:
                 for name, view in source.views().items():
                     self.control.add_view(name, view)
         for service in self.services:
-            await service.start()
+            try:
+                await service.start()
+            except MembershipStartError as exc:
+                raise StartupError(str(exc)) from exc
         self.status.announcers = tuple(a.name for a in self.announcers)
         loaded = self.core.loaded
         self.monitor.update(loaded.checks if loaded else {})
@@ -357,7 +391,9 @@ class Daemon:
 
     async def _push(self) -> None:
         config = self.core.config
-        desired = self.core.compute(self.monitor.states, self.status.live_nodes)
+        # Checks removed by a reload leave the set here; publishing an unchanged set costs nothing.
+        self._publish_health()
+        desired = self.core.compute(self.monitor.states, self.status.live_nodes, self.peer_health)
         if config is None or desired is None:
             return
         if self._log_allocations(desired) and self._state is not None:

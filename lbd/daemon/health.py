@@ -1,9 +1,15 @@
 """Local health checks of standalone services: annotation syntax, per-check state, synthetic endpoints.
 
 A standalone host has no EndpointSlices for the services in its files, so the reconcile function counts
-them as served (`Snapshot.standalone`). A service may instead declare a local check; its outcome becomes
-one synthetic EndpointSlice with a single endpoint on this node, ready when the check passes. Everything
-downstream (L2 election, BGP gating, `lbd explain`) then works exactly as with Kubernetes endpoints.
+them as served (`Snapshot.standalone`). A service may instead declare a local check. Every node runs it
+against its own server and shares the outcome through membership heartbeats (the set of services healthy
+there, `lbd.membership`), so each node knows every live node's outcome. They become one synthetic
+EndpointSlice per checked service with one endpoint per live node, ready when that node's check passes.
+A peer whose set has not arrived yet counts as not ready, and so does this node until its first probe
+answered. The service is reconciled as with `externalTrafficPolicy: Local` whatever its spec says: a
+standalone node has no kube-proxy to forward traffic to another node's server, so only a node whose own
+check passes can serve it. The L2 election then picks the owner among the healthy live nodes and BGP
+announces from each healthy node, as MetalLB does with Kubernetes endpoints.
 
 Annotations (documented in docs/standalone.md):
   lbd.io/health-check:           tcp:PORT | tcp:HOST:PORT | tcp:[V6]:PORT | http://HOST[:PORT]/PATH
@@ -15,6 +21,7 @@ Nothing here does I/O; `lbd.daemon.probes` runs the checks.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from urllib.parse import urlsplit
 from lbd.config import ConfigError, DurationError, parse_duration
 from lbd.config.frozen import FrozenMap
 from lbd.config.model import Endpoint, EndpointSlice, Service, World
+from lbd.membership import service_id
 
 PREFIX = "lbd.io/health-check"
 CHECK = PREFIX
@@ -217,31 +225,111 @@ class HealthState:
         return HealthState(healthy, failures, None if ok else error, now, flips)
 
 
+def healthy_ids(states: Mapping[str, HealthState]) -> frozenset[bytes]:
+    """This node's health set for membership: the ids of the services whose check passes here."""
+    return frozenset(service_id(key) for key, state in states.items() if state.healthy is True)
+
+
 def with_health(
-    world: World, node: str, states: Mapping[str, HealthState], checks: Mapping[str, HealthCheck]
+    world: World,
+    node: str,
+    states: Mapping[str, HealthState],
+    checks: Mapping[str, HealthCheck],
+    *,
+    peers: Mapping[str, frozenset[bytes]] | None = None,
+    live: frozenset[str] | None = None,
 ) -> World:
-    """`world` plus one synthetic EndpointSlice per checked service: one endpoint on `node`, ready only
-    when its check passes."""
-    if not checks:
-        return world
-    slices = dict(world.endpoint_slices)
-    for key, check in checks.items():
-        service = world.services.get(key)
-        if service is None:
-            continue
-        healthy = states.get(check.service, HealthState()).healthy is True
-        name = f"{SLICE_PREFIX}{service.name}"
-        family = "IPv6" if service.ip_families[:1] == ("IPv6",) else "IPv4"
-        # The address only has to be of the slice's family: nothing routes to a synthetic endpoint.
-        loopback = "::1" if family == "IPv6" else "127.0.0.1"
-        endpoint = Endpoint(addresses=(loopback,), ready=healthy, serving=healthy, node_name=node)
-        slices[f"{service.namespace}/{name}"] = EndpointSlice(
-            name, service.namespace, service.name, family, (endpoint,)
+    """`world` plus one synthetic EndpointSlice per checked service (see the module's docstring).
+    `peers`: each member's health set; `live`: the live nodes (None: this node alone)."""
+    return HealthWorld().world(world, checks, node, states=states, peers=peers or {}, live=live)
+
+
+_Outcomes = tuple[tuple[str, bool], ...]
+
+
+class HealthWorld:
+    """Builds the world with synthetic slices, keeping every object that did not change the same object
+    from one call to the next: the incremental reconciler then skips unchanged services by identity,
+    so one node's flip recomputes only that service, and a call where nothing changed returns the
+    previous World itself."""
+
+    __slots__ = ("_base", "_result", "_services", "_slices")
+
+    def __init__(self) -> None:
+        self._base: tuple[World, Mapping[str, HealthCheck]] | None = None
+        self._services: FrozenMap[str, Service] = FrozenMap()
+        self._slices: dict[str, tuple[_Outcomes, EndpointSlice]] = {}
+        self._result: World | None = None
+
+    def world(
+        self,
+        world: World,
+        checks: Mapping[str, HealthCheck],
+        node: str,
+        *,
+        states: Mapping[str, HealthState],
+        peers: Mapping[str, frozenset[bytes]],
+        live: frozenset[str] | None,
+    ) -> World:
+        if not checks:
+            return world
+        base = self._base
+        if base is None or base[0] is not world or base[1] is not checks:
+            self._base = (world, checks)
+            self._services = _local_policy(world, checks)
+            self._slices.clear()
+            self._result = None
+        nodes = sorted((live or frozenset()) | {node})
+        changed = False
+        for key in checks:
+            service = self._services.get(key)
+            if service is None:
+                continue
+            sid = service_id(key)
+            outcomes = tuple(
+                (
+                    n,
+                    states.get(key, HealthState()).healthy is True
+                    if n == node
+                    else sid in peers.get(n, frozenset()),
+                )
+                for n in nodes
+            )
+            cached = self._slices.get(key)
+            if cached is None or cached[0] != outcomes:
+                self._slices[key] = (outcomes, _slice(service, outcomes))
+                changed = True
+        if self._result is not None and not changed:
+            return self._result
+        slices = dict(world.endpoint_slices)
+        for _, item in self._slices.values():
+            slices[f"{item.namespace}/{item.name}"] = item
+        self._result = World(
+            services=self._services,
+            endpoint_slices=FrozenMap(slices),
+            nodes=world.nodes,
+            secrets=world.secrets,
+            namespaces=world.namespaces,
         )
-    return World(
-        services=world.services,
-        endpoint_slices=FrozenMap(slices),
-        nodes=world.nodes,
-        secrets=world.secrets,
-        namespaces=world.namespaces,
+        return self._result
+
+
+def _local_policy(world: World, checks: Mapping[str, HealthCheck]) -> FrozenMap[str, Service]:
+    """The services with every checked one under externalTrafficPolicy Local (see the docstring)."""
+    services = dict(world.services)
+    for key in checks:
+        service = services.get(key)
+        if service is not None and service.external_traffic_policy != "Local":
+            services[key] = dataclasses.replace(service, external_traffic_policy="Local")
+    return FrozenMap(services)
+
+
+def _slice(service: Service, outcomes: _Outcomes) -> EndpointSlice:
+    name = f"{SLICE_PREFIX}{service.name}"
+    family = "IPv6" if service.ip_families[:1] == ("IPv6",) else "IPv4"
+    # The address only has to be of the slice's family: nothing routes to a synthetic endpoint.
+    loopback = "::1" if family == "IPv6" else "127.0.0.1"
+    endpoints = tuple(
+        Endpoint(addresses=(loopback,), ready=ready, serving=ready, node_name=n) for n, ready in outcomes
     )
+    return EndpointSlice(name, service.namespace, service.name, family, endpoints)

@@ -6,14 +6,16 @@ Order matters: the daemon pushes every desired state to the announcers in this o
 delivery comes first and an address is accepted by this host before anyone attracts traffic to it.
 
 Background services (membership) are not announcers: they feed the daemon, here through `on_members`,
-which takes the set of live speaker nodes (this node included) and makes the daemon recompute.
+which takes the set of live speaker nodes (this node included) and makes the daemon recompute, and
+`on_health`, which takes a member's health set (the ids of the services healthy on it). A service that
+is a `HealthPublisher` is handed this node's own health set whenever it changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from lbd.config import Membership
 from lbd.daemon.announcer import Announcer
@@ -37,6 +39,7 @@ class Wiring:
     membership: Membership | None
     on_members: Callable[[frozenset[str]], None]
     standalone: bool = True
+    on_health: Callable[[str, frozenset[bytes]], None] | None = None
 
 
 class BackgroundService(Protocol):
@@ -45,6 +48,13 @@ class BackgroundService(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class HealthPublisher(Protocol):
+    """A background service that tells the other nodes which services are healthy here (membership)."""
+
+    def publish_health(self, healthy: frozenset[bytes]) -> None: ...
 
 
 def build_announcers(w: Wiring) -> list[Announcer]:
@@ -61,7 +71,11 @@ def build_services(w: Wiring) -> list[BackgroundService]:
     services: list[BackgroundService] = []
     services.append(
         MembershipService(
-            node=w.node, settings=w.membership or Membership(), metrics=w.metrics, on_change=w.on_members
+            node=w.node,
+            settings=w.membership or Membership(),
+            metrics=w.metrics,
+            on_change=w.on_members,
+            on_health=w.on_health,
         )
     )
     return services

@@ -8,6 +8,7 @@ from pathlib import Path
 from lbd.config import load_paths
 from lbd.daemon.core import DaemonCore, announced_addresses
 from lbd.daemon.health import CHECK, HealthState
+from lbd.membership import service_id
 from tests.unit.daemon.helpers import NODE, l2, parsed, pool, service
 
 
@@ -113,3 +114,76 @@ def test_standalone_example_is_accepted_with_its_health_check() -> None:
     desired = core.compute({"default/api": HealthState(True)})
     assert desired is not None
     assert {a.service for a in desired.l2} == {"default/web", "default/api"}
+
+
+def _two_nodes(*names: str) -> dict[str, DaemonCore]:
+    cores = {}
+    for name in names:
+        core = DaemonCore(name, Clock())
+        assert (
+            core.offer(parsed(pool(), l2(), *(service(f"s{i}", {CHECK: "tcp:80"}) for i in range(8)))) == ()
+        )
+        cores[name] = core
+    return cores
+
+
+def _owners(cores: dict[str, DaemonCore], healthy: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Each service's announcing nodes when `healthy[node]` are the services passing there, every node
+    knowing its own outcomes from its checks and the others' from membership."""
+    live = frozenset(cores)
+    owners: dict[str, list[str]] = {f"default/s{i}": [] for i in range(8)}
+    for name, core in cores.items():
+        own = {key: HealthState(key in healthy[name]) for key in owners}
+        peers = {n: frozenset(service_id(k) for k in healthy[n]) for n in cores if n != name}
+        desired = core.compute(own, live, peers)
+        assert desired is not None
+        for a in desired.l2:
+            owners[a.service].append(name)
+    return owners
+
+
+def test_shared_health_elects_exactly_one_healthy_owner() -> None:
+    cores = _two_nodes(NODE, "node-b")
+    everything = {f"default/s{i}" for i in range(8)}
+    both = _owners(cores, {NODE: everything, "node-b": everything})
+    # Both healthy: one owner each, by the hash order, and each node owns some.
+    assert all(len(nodes) == 1 for nodes in both.values())
+    assert {n for nodes in both.values() for n in nodes} == {NODE, "node-b"}
+    # node-a fails everything: node-b takes every address, nobody is left without an owner.
+    failed = _owners(cores, {NODE: set(), "node-b": everything})
+    assert failed == {key: ["node-b"] for key in everything}
+    # Nobody healthy: nobody answers (MetalLB: no endpoint anywhere).
+    assert _owners(cores, {NODE: set(), "node-b": set()}) == {key: [] for key in everything}
+    # node-a recovers: the election decides again, so the addresses it owned come back to it.
+    assert _owners(cores, {NODE: everything, "node-b": everything}) == both
+
+
+def test_a_live_node_not_heard_yet_is_not_a_candidate() -> None:
+    core = _two_nodes(NODE)[NODE]
+    own = {f"default/s{i}": HealthState(True) for i in range(8)}
+    desired = core.compute(own, frozenset({NODE, "node-b"}), {})
+    assert desired is not None and len(desired.l2) == 8
+    state = desired.service("default/s0")
+    assert state is not None and state.l2 is not None and state.l2.candidates == (NODE,)
+
+
+def test_one_flip_recomputes_one_service() -> None:
+    core = _two_nodes(NODE)[NODE]
+    keys = [f"default/s{i}" for i in range(8)]
+    own = {key: HealthState(True) for key in keys}
+    peers = {"node-b": frozenset(service_id(k) for k in keys)}
+    live = frozenset({NODE, "node-b"})
+    # The second compute differs from the first by the remembered allocations alone.
+    core.compute(own, live, peers)
+    core.compute(own, live, peers)
+    world = core.world(own)
+    # Nothing changed: the very same world, and no service is decided again.
+    core.compute(own, live, dict(peers))
+    assert core.world(own) is world
+    assert core._reconciler.recomputed == 0
+    peers = {"node-b": frozenset(service_id(k) for k in keys[1:])}
+    core.compute(own, live, peers)
+    assert core._reconciler.recomputed == 1
+    after = core.world(own)
+    changed = [k for k, s in after.endpoint_slices.items() if world.endpoint_slices[k] is not s]
+    assert changed == ["default/lbd-health-s0"]

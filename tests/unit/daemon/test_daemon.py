@@ -22,6 +22,7 @@ from lbd.daemon.announcer import Announcer
 from lbd.daemon.daemon import Daemon, Options, StartupError
 from lbd.daemon.health import CHECK, FAILURES, INTERVAL
 from lbd.daemon.wiring import BackgroundService, Wiring
+from lbd.membership import service_id
 from lbd.net.bfd_manager import BFDManager
 from lbd.reconcile import DesiredState
 from lbd.sdnotify import Notifier
@@ -461,3 +462,77 @@ async def test_metrics_address_in_use_fails_start_and_cleans_up(tmp_path: Path) 
             await daemon.run()
     # Nothing was announced and the control socket is gone again.
     assert journal == [] and not (tmp_path / "lbd.sock").exists()
+
+
+class FakeHealthMembership(FakeMembership):
+    """Also a HealthPublisher: records this node's health sets and reports members' through the wiring."""
+
+    def __init__(self, wiring: Wiring, journal: list[str]) -> None:
+        super().__init__(wiring, journal)
+        assert wiring.on_health is not None
+        self.report_health = wiring.on_health
+        self.published: list[frozenset[bytes]] = []
+
+    def publish_health(self, healthy: frozenset[bytes]) -> None:
+        self.published.append(healthy)
+
+
+async def test_members_health_moves_addresses_and_ours_is_published(tmp_path: Path) -> None:
+    async def handle(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    notes = {CHECK: f"tcp:127.0.0.1:{port}", INTERVAL: "100ms", FAILURES: "1"}
+    keys = [f"default/s{i}" for i in range(8)]
+    everything = frozenset(service_id(k) for k in keys)
+    made: list[FakeHealthMembership] = []
+
+    def services(w: Wiring) -> list[BackgroundService]:
+        made.append(FakeHealthMembership(w, []))
+        return list(made)
+
+    text = dump(pool(), l2(), *(service(f"s{i}", notes) for i in range(8)))
+    async with running(tmp_path, text, services=services) as h:
+        await h.until(lambda: len(h.fake.l2_ips) == 8)
+        assert made[0].published[-1] == everything
+        # node-b is live but its health set has not arrived: it is no candidate yet.
+        h.daemon.set_live_nodes(frozenset({"node-b"}))
+        made[0].report(frozenset({NODE, "node-b"}))
+        await asyncio.sleep(0.1)
+        assert len(h.fake.l2_ips) == 8
+        # Healthy everywhere: the hash election gives node-b some of the addresses.
+        made[0].report_health("node-b", everything)
+        await h.until(lambda: 0 < len(h.fake.l2_ips) < 8)
+        # node-b's checks fail: every address comes back here.
+        made[0].report_health("node-b", frozenset())
+        await h.until(lambda: len(h.fake.l2_ips) == 8)
+        # Ours fail: published at once, and nobody is left to announce.
+        made[0].report_health("node-b", everything)
+        server.close()
+        await server.wait_closed()
+        await h.until(lambda: made[0].published[-1] == frozenset())
+        await h.until(lambda: h.fake.l2_ips == [])
+
+
+async def test_membership_start_errors_stop_the_start_cleanly(tmp_path: Path) -> None:
+    node = {
+        "apiVersion": "lbd.io/v1alpha1",
+        "kind": "NodeConfig",
+        "metadata": {"name": NODE},
+        "spec": {
+            "membership": {
+                "bindAddress": "127.0.0.1",
+                "bindPort": 17946,
+                "keyFile": str(tmp_path / "missing.key"),
+                "peers": [{"name": "node-b", "address": "127.0.0.2"}],
+            }
+        },
+    }
+    (tmp_path / "c.yaml").write_text(dump(pool(), l2(), service("web"), node))
+    options = Options(paths=(str(tmp_path / "c.yaml"),), node=NODE, socket=str(tmp_path / "s"), metrics="off")
+    # The real membership service: the key file is read before any socket is bound.
+    daemon = Daemon(options, announcers=lambda _w: [])
+    with pytest.raises(StartupError, match=r"NodeConfig spec.membership.keyFile: cannot read .*missing.key"):
+        await daemon.run()
+    assert not (tmp_path / "s").exists()

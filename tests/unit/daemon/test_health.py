@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lbd.config import ConfigError, Service
+from lbd.config import ConfigError, Service, World
 from lbd.config.frozen import FrozenMap
 from lbd.daemon.health import (
     CHECK,
@@ -13,10 +13,13 @@ from lbd.daemon.health import (
     TIMEOUT,
     HealthCheck,
     HealthState,
+    HealthWorld,
     health_checks,
+    healthy_ids,
     parse_health_check,
     with_health,
 )
+from lbd.membership import service_id
 from tests.unit.daemon.helpers import parsed, pool, service
 
 
@@ -143,3 +146,56 @@ def test_default_timeout_follows_a_short_interval() -> None:
     check = parse_health_check(svc(**{CHECK: "tcp:80", INTERVAL: "200ms"}))
     assert isinstance(check, HealthCheck)
     assert (check.interval, check.timeout) == (0.2, 0.2)
+
+
+def test_one_endpoint_per_live_node_with_its_outcome() -> None:
+    result = parsed(pool(), service("web", {CHECK: "tcp:80"}))
+    checks, _ = health_checks(result.world)
+    web = frozenset({service_id("default/web")})
+    world = with_health(
+        result.world,
+        "node-a",
+        {"default/web": HealthState(True)},
+        checks,
+        # node-c is live but its set has not arrived: not ready. node-d is not live: no endpoint.
+        peers={"node-b": web, "node-d": web},
+        live=frozenset({"node-a", "node-b", "node-c"}),
+    )
+    (sl,) = world.endpoint_slices.values()
+    assert [(e.node_name, e.ready, e.serving) for e in sl.endpoints] == [
+        ("node-a", True, True),
+        ("node-b", True, True),
+        ("node-c", False, False),
+    ]
+    # Elected as under Local whatever the spec says; the files' object is left alone.
+    assert world.services["default/web"].external_traffic_policy == "Local"
+    assert result.world.services["default/web"].external_traffic_policy == "Cluster"
+
+
+def test_health_world_keeps_unchanged_objects() -> None:
+    result = parsed(pool(), service("a", {CHECK: "tcp:80"}), service("b", {CHECK: "tcp:80"}), service("c"))
+    checks, _ = health_checks(result.world)
+    builder = HealthWorld()
+    live = frozenset({"node-a", "node-b"})
+    states = {"default/a": HealthState(True), "default/b": HealthState(True)}
+    both = frozenset({service_id("default/a"), service_id("default/b")})
+
+    def build(peer: frozenset[bytes]) -> World:
+        return builder.world(result.world, checks, "node-a", states=states, peers={"node-b": peer}, live=live)
+
+    first = build(both)
+    assert build(frozenset(both)) is first
+    flipped = build(frozenset({service_id("default/b")}))
+    assert flipped is not first
+    assert flipped.endpoint_slices["default/lbd-health-b"] is first.endpoint_slices["default/lbd-health-b"]
+    assert (
+        flipped.endpoint_slices["default/lbd-health-a"] is not first.endpoint_slices["default/lbd-health-a"]
+    )
+    # Services are rewritten once per accepted config, not per call.
+    assert flipped.services is first.services
+    assert flipped.services["default/c"] is result.world.services["default/c"]
+
+
+def test_healthy_ids_are_the_passing_checks() -> None:
+    states = {"default/a": HealthState(True), "default/b": HealthState(False), "default/c": HealthState()}
+    assert healthy_ids(states) == {service_id("default/a")}
