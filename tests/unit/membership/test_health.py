@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lbd.membership import MAX_HEALTH, MemberHealth, Timers, decode, service_id
 from lbd.membership.codec import HEADER_SIZE, HEALTH_HEADER_SIZE, MAC_SIZE, health_room
 from lbd.membership.health import LocalHealth, PeerHealth
@@ -116,3 +119,22 @@ def test_pages_that_do_not_add_up_are_not_installed() -> None:
     assert peer.receive(page) and peer.ids == {b"x" * 8, b"y" * 8}
     # The installed version again: nothing to do.
     assert not peer.receive(page)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(0, 400), min_size=1, max_size=4),
+    st.sampled_from([0.0, 0.05, 0.2]),
+    st.integers(0, 1000),
+)
+def test_every_member_ends_with_the_last_set(sizes: list[int], loss: float, seed: int) -> None:
+    cluster = Cluster(["a", "b", "c"], loss=loss, seed=seed, timers=Timers(0.05, 0.25))
+    cluster.run_for(0.5)
+    for size in sizes:
+        cluster.set_health("a", _ids(size))
+        cluster.run_for(0.02)
+    cluster.run_for(1.5)
+    for observer in ("b", "c"):
+        (info,) = [m for m in cluster.engine(observer).members(cluster.now) if m.name == "a"]
+        assert info.state.live
+        assert info.healthy == _ids(sizes[-1])
