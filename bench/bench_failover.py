@@ -234,8 +234,16 @@ def main() -> None:
     parser.add_argument("--faults", default="kill,cut", help="comma-separated: kill, cut, down")
     parser.add_argument("--artifacts", type=Path, default=Path("/tmp/lbd-bench-failover"))
     parser.add_argument("--json", type=Path, help="write every trial here")
+    parser.add_argument(
+        "--timers",
+        help="membership heartbeatInterval,failureTimeout (e.g. 40ms,120ms); default: lbd's (50ms,150ms)",
+    )
     args = parser.parse_args()
     faults = args.faults.split(",")
+    timers: tuple[str, str] | None = None
+    if args.timers:
+        heartbeat, _, timeout = args.timers.partition(",")
+        timers = (heartbeat, timeout)
     if not set(faults) <= {"kill", "cut", "down"} or not 1 <= args.trials <= 200:
         parser.error("faults are kill, cut, down; trials 1..200")
     require_lab()
@@ -245,7 +253,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}, cpus: {os.cpu_count()}")
     trials: list[Trial] = []
     with lab_session(args.artifacts) as lab:
-        fl = FailoverLab(lab)
+        fl = FailoverLab(lab, timers=timers)
         for fault in faults:
             for i in range(args.trials):
                 trial = run_trial(fl, fault)

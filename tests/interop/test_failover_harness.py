@@ -266,7 +266,8 @@ class FailoverLab:
     """Three `lbd run` nodes, their echo servers, and a client on one bridge; see the module docstring.
 
     `extra` services are added beside `echo`; with `listeners`, each node also runs a TCP listener on
-    127.0.0.1:CHECK_PORT (`Node.listener`) for `lbd.io/health-check` annotations to find."""
+    127.0.0.1:CHECK_PORT (`Node.listener`) for `lbd.io/health-check` annotations to find. `timers`
+    sets the membership's heartbeatInterval and failureTimeout (Go durations) instead of the defaults."""
 
     def __init__(
         self,
@@ -275,10 +276,12 @@ class FailoverLab:
         extra: Sequence[Service] = (),
         listeners: bool = False,
         log_level: str = "info",
+        timers: tuple[str, str] | None = None,
     ) -> None:
         require_tools("arping", "ndisc6", "tcpdump", "nft")
         self.lab = lab
         self.log_level = log_level
+        self.timers = timers  # membership (heartbeatInterval, failureTimeout); None: the defaults
         self.lan4, self.lan6 = lan()
         self.vip4, self.vip6 = self.lan4.ip(20), self.lan6.ip(0x20)
         self.switch = switch = lab.switch("sw")
@@ -313,9 +316,12 @@ class FailoverLab:
         docs: list[dict[str, Any]] = []
         for node in self.nodes.values():
             peers = [{"name": n.name, "address": n.addr4} for n in self.nodes.values() if n is not node]
+            membership: dict[str, Any] = {"bindAddress": node.addr4, "key": KEY, "peers": peers}
+            if self.timers is not None:
+                membership["heartbeatInterval"], membership["failureTimeout"] = self.timers
             spec = {
                 "interfaces": ["eth0"],
-                "membership": {"bindAddress": node.addr4, "key": KEY, "peers": peers},
+                "membership": membership,
                 "localDelivery": {"enabled": True},
             }
             meta = {"name": node.name}

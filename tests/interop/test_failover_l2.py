@@ -51,6 +51,22 @@ def claims(pcap: Path, vip: str, *, after: float = 0.0) -> dict[str, int]:
     return counts
 
 
+def resolutions(pcap: Path, vip: str, mac: str, *, after: float) -> int:
+    """ARP requests broadcast and Neighbor Solicitations multicast by `mac` for `vip` (address
+    resolution from scratch, not the unicast probes of a known entry) captured since `after`."""
+    address = ipaddress.ip_address(vip)
+    count = 0
+    for t, f in frames(pcap):
+        if t < after or mac_text(f[6:12]) != mac or f[0:6] == bytes.fromhex(mac.replace(":", "")):
+            continue
+        if address.version == 4:
+            count += f[12:14] == b"\x08\x06" and f[0:6] == b"\xff" * 6 and f[38:42] == address.packed
+        else:
+            ns = f[12:14] == b"\x86\xdd" and f[20] == 58 and f[54] == 135 and f[62:78] == address.packed
+            count += ns and f[0] == 0x33
+    return count
+
+
 def other_vip(owner: str) -> str:
     """An IPv4 address of the segment whose election, among all three nodes, is not won by `owner`."""
     lan4, _ = lan()
@@ -90,10 +106,30 @@ def test_owner_answers_non_owners_never_do_and_a_service_without_endpoints_goes_
     checked_owner = fl.nodes[fl.owner("checked")]
     assert arping(fl.client, "eth0", checked[0], count=2, timeout=2) == checked_owner.mac
     assert ndisc6(fl.client, "eth0", checked[1]) == checked_owner.mac
-    # Its last ready endpoint goes (the listener closes on every node): nobody answers any more.
-    for node in fl.nodes.values():
+    # Health travels with membership: while any node's check passes, one of them answers. The others'
+    # servers stop first (the owner keeps the VIP, knowing they are unhealthy), then the owner's, the
+    # last ready endpoint: from then on nobody answers.
+    others = [n for n in fl.nodes.values() if n is not checked_owner]
+    for node in others:
         assert node.listener is not None
         node.listener.stop()
+    assert checked_owner.lbd is not None
+    log = checked_owner.lbd
+
+    def knows_unhealthy(name: str) -> bool:
+        return any(
+            '"memberHealthChanged"' in line and f'"member": "{name}"' in line and '"healthy": 0' in line
+            for line in log.text().splitlines()
+        )
+
+    wait_for(
+        lambda: all(knows_unhealthy(n.name) for n in others),
+        0.1 + 0.1 + 1 + MARGIN,
+        0.05,
+        f"{checked_owner.name} learns the other servers are down",
+    )
+    assert checked_owner.listener is not None
+    checked_owner.listener.stop()
     wait_for(
         lambda: not any(r["ip"] in checked for r in fl.status(checked_owner.name, "l2")),
         0.1 + 0.1 + 1 + MARGIN,
@@ -108,7 +144,7 @@ def test_owner_answers_non_owners_never_do_and_a_service_without_endpoints_goes_
     for vip in (fl.vip4, fl.vip6):
         assert set(claims(pcap, vip, after=started)) == {mac}, vip
     for vip in checked:
-        assert set(claims(pcap, vip, after=started)) == {checked_owner.mac}
+        assert set(claims(pcap, vip, after=started)) == {checked_owner.mac}, vip
         assert claims(pcap, vip, after=silent) == {}
 
 
@@ -148,8 +184,11 @@ def test_kill_9_moves_the_clients_entry_to_the_new_owner_and_traffic_resumes(lab
             assert fl.l2_owners(name) == {"echo": new}
     time.sleep(BURST)
     pcap = capture.stop()
-    # Only the new owner claimed the VIP since the crash.
-    assert set(claims(pcap, vip, after=killed + time.time() - time.monotonic())) == {new_mac}
+    # Only the new owner claimed the VIP since the crash, and the client's entry moved on its gratuitous
+    # packets: the client never had to resolve the VIP again by broadcast or multicast.
+    since = killed + time.time() - time.monotonic()
+    assert set(claims(pcap, vip, after=since)) == {new_mac}
+    assert not resolutions(pcap, vip, fl.client.mac("eth0"), after=since)
     assert neigh_mac(fl.client, vip) == new_mac
 
 
