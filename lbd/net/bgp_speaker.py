@@ -33,7 +33,6 @@ from bgp.config import SessionConfig
 from bgp.errors import CeaseSubcode
 from bgp.events import CloseConnection, ConnectRequested, Event
 from bgp.families import Prefix
-from bgp.fsm import State as BgpState
 from bgp.route import Route
 from bgp.session import Session, parse_address
 from lbd.net.bfd_manager import BFDManager
@@ -101,9 +100,7 @@ class PeerDriver:
 
     def accept(self, stream: BgpStream) -> bool:
         """An inbound connection from this peer's address (passive opening, RFC 4271 §8.2.1.1)."""
-        if self.stopped or self.bfd_blocked or self.session.state is BgpState.IDLE:
-            # Idle refuses connections (RFC 4271 §8.2.2). Refused here, the session's restart timer
-            # (automatic start after a failure) is left alone.
+        if self.stopped or self.bfd_blocked:
             return False
         transport = self.settings.transport()
         sock = stream.socket
