@@ -65,7 +65,7 @@ class PeerStatus:
     established: ev.Established | None = None
     last_error: str | None = None
     last_reset: str | None = None
-    restarting_peer: bool = False
+    peer_restarts: int = 0
     routes: tuple[BGPRoute, ...] = ()
     driver: PeerDriver | None = None
     given: RouteDiff = field(default_factory=RouteDiff)
@@ -85,7 +85,6 @@ class BgpAnnouncer:
         listen_addresses: tuple[str, ...] = ("0.0.0.0", "::"),
     ) -> None:
         self._node = node
-        self._metrics = metrics
         self._marker = RestartMarker(Path(state_dir) if state_dir else Path(DEFAULT_STATE_ROOT) / node)
         self._speaker = BgpSpeaker(
             config_of=build_session_config,
@@ -209,7 +208,7 @@ class BgpAnnouncer:
         elif isinstance(event, ev.RoutesNotSent):
             log.warning("bgpRoutesNotSent", peer=driver.name, count=len(event.prefixes), reason=event.reason)
         elif isinstance(event, ev.PeerRestarting):
-            status.restarting_peer = True
+            status.peer_restarts += 1
 
     def _write_marker(self) -> None:
         try:
@@ -281,6 +280,8 @@ class BgpAnnouncer:
             },
             "last_error": status.last_error,
             "last_reset": status.last_reset,
+            # RFC 4724 §4.2 as helper: times the peer restarted with graceful restart negotiated.
+            "peer_restarts": status.peer_restarts,
             "ignored": self._problems.get(name, []),
         }
         e = status.established
