@@ -339,6 +339,8 @@ CASES = [
     Case("ebgp-ipv4", ibgp=False),
     Case("ibgp-ipv4", ibgp=True),
     Case("ebgp-ipv6", ibgp=False, v6=True),
+    Case("ibgp-ipv6", ibgp=True, v6=True),
+    Case("ebgp-dual-stack", ibgp=False, dual=True),
     Case("ibgp-dual-stack", ibgp=True, dual=True),
 ]
 
