@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, Protocol
 
@@ -37,6 +38,11 @@ log = structlog.get_logger("lbd.l2")
 # loses at the next push. A VIP whose election gained a candidate is announced again only once the
 # live set had two default intervals to settle, and only if it is still ours then.
 REANNOUNCE_SETTLE = 0.1
+# A link of ours that was down or without carrier may have cut this node off: its membership saw every
+# peer die and the election gave it their VIPs. When the link returns, its answers and its burst wait
+# this long (the default failure timeout: a heartbeat from every peer, the handshake and the daemon's
+# push fit in it), so the healed election, not the isolated one, decides what it claims.
+LINK_RETURN_HOLD = 0.15
 
 
 class Port(Protocol):
@@ -88,6 +94,9 @@ class L2Announcer:
         self._candidates: dict[str, frozenset[str]] = {}
         self._rejoined: set[IPv4Address | IPv6Address] = set()
         self._reannounce_timer: asyncio.TimerHandle | None = None
+        self._interfaces: dict[str, Interface] = {}
+        self._held: dict[str, float] = {}
+        self._hold_timer: asyncio.TimerHandle | None = None
         self.send_failures = 0
         metrics.add_provider(self._samples)
 
@@ -129,9 +138,10 @@ class L2Announcer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._reannounce_timer is not None:
-            self._reannounce_timer.cancel()
-            self._reannounce_timer = None
+        for handle in (self._reannounce_timer, self._hold_timer):
+            if handle is not None:
+                handle.cancel()
+        self._reannounce_timer = self._hold_timer = None
         for port in self._ports.values():
             port.close()
         self._ports.clear()
@@ -160,14 +170,36 @@ class L2Announcer:
             await links.close()
             raise
         self._links, self._groups, self._loop = links, self._groups_factory(), loop
+        self._interfaces = {i.name: i for i in interfaces}
         self._responder.set_interfaces(interfaces, loop.time())
         return loop
 
     def _on_interfaces(self, interfaces: tuple[Interface, ...]) -> None:
         if self._loop is None:
             return
-        self._responder.set_interfaces(interfaces, self._loop.time())
+        now = self._loop.time()
+        for interface in interfaces:
+            before = self._interfaces.get(interface.name)
+            if before is not None and before.ineligible() and not interface.ineligible():
+                self._held[interface.name] = now + LINK_RETURN_HOLD
+        self._interfaces = {i.name: i for i in interfaces}
+        self._show_interfaces()
+
+    def _show_interfaces(self) -> None:
+        """Hand the responder the links, those back from down or no carrier shown as still without
+        carrier until their hold ends, and re-arm the hold timer."""
+        if self._loop is None:
+            return
+        now = self._loop.time()
+        self._held = {n: t for n, t in self._held.items() if t > now and n in self._interfaces}
+        shown = [replace(i, carrier=False) if i.name in self._held else i for i in self._interfaces.values()]
+        self._responder.set_interfaces(shown, now)
         self._pump()
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if self._held:
+            self._hold_timer = self._loop.call_at(min(self._held.values()), self._show_interfaces)
 
     def _reannounce(self) -> None:
         self._reannounce_timer = None

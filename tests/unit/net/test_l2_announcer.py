@@ -17,7 +17,7 @@ from lbd.allocator.requests import Reason as AllocationReason
 from lbd.config import Config, parse_documents
 from lbd.daemon.announcer import Announcer, StatusSource
 from lbd.metrics import Metrics
-from lbd.net.l2_announcer import REANNOUNCE_SETTLE, L2Announcer
+from lbd.net.l2_announcer import LINK_RETURN_HOLD, REANNOUNCE_SETTLE, L2Announcer
 from lbd.reconcile import DesiredState
 from lbd.reconcile.types import L2Announcement, L2Decision, ServiceState
 
@@ -196,10 +196,28 @@ async def test_link_down_and_up_from_netlink() -> None:
     assert not world.ports["eth0"].open
     assert announcer.views()["l2"]({})[0]["interfaces"] == []
     world.links.on_change((ETH0,))
+    # The link is back, but this node may have been cut off by it: it waits for the healed election.
+    assert world.take() == []
+    await asyncio.sleep(LINK_RETURN_HOLD + 0.03)
     assert world.ports["eth0"].open
     assert len(world.take()) == 2  # a new burst on the link that came back
     await announcer.close()
     assert world.links.closed
+
+
+async def test_vip_released_while_its_link_is_held_is_never_claimed() -> None:
+    world = World()
+    announcer = world.announcer()
+    await apply(announcer, desired(VIP))
+    assert world.links is not None
+    world.links.on_change((replace(ETH0, carrier=False),))
+    world.take()
+    world.links.on_change((ETH0,))
+    # Membership heals within the hold: the election gives the VIP to another node.
+    await apply(announcer, desired())
+    await asyncio.sleep(LINK_RETURN_HOLD + 0.03)
+    assert world.take() == []
+    await announcer.close()
 
 
 async def test_link_created_again_gets_a_new_port() -> None:
