@@ -62,7 +62,15 @@ def build_announcers(w: Wiring) -> list[Announcer]:
     if w.standalone:
         # Off under Kubernetes, where kube-proxy makes the nodes accept VIP traffic.
         announcers.append(LocalDeliveryAnnouncer(node=w.node))
-    announcers.append(L2Announcer(node=w.node, metrics=w.metrics))
+    timers = w.membership or Membership()
+    announcers.append(
+        L2Announcer(
+            node=w.node,
+            metrics=w.metrics,
+            link_return_hold=timers.failure_timeout,
+            reannounce_settle=2 * timers.heartbeat_interval,
+        )
+    )
     announcers.append(BgpAnnouncer(node=w.node, metrics=w.metrics, bfd=w.bfd))
     return announcers
 

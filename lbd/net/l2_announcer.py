@@ -37,12 +37,12 @@ log = structlog.get_logger("lbd.l2")
 # interval, 50 ms by default), so an election in between may give this node, for a moment, a VIP it
 # loses at the next push. A VIP whose election gained a candidate is announced again only once the
 # live set had two default intervals to settle, and only if it is still ours then.
-REANNOUNCE_SETTLE = 0.1
+REANNOUNCE_SETTLE = 0.1  # the daemon passes twice its membership's heartbeatInterval
 # A link of ours that was down or without carrier may have cut this node off: its membership saw every
 # peer die and the election gave it their VIPs. When the link returns, its answers and its burst wait
 # this long (the default failure timeout: a heartbeat from every peer, the handshake and the daemon's
 # push fit in it), so the healed election, not the isolated one, decides what it claims.
-LINK_RETURN_HOLD = 0.15
+LINK_RETURN_HOLD = 0.15  # the daemon passes its membership's failureTimeout
 
 
 class Port(Protocol):
@@ -78,6 +78,8 @@ class L2Announcer:
         links: LinksFactory = LinkTracker,
         port: PortFactory = PacketPort,
         groups: Callable[[], Groups] = Memberships,
+        link_return_hold: float = LINK_RETURN_HOLD,
+        reannounce_settle: float = REANNOUNCE_SETTLE,
     ) -> None:
         self._node = node
         self._responder = Responder()
@@ -97,6 +99,8 @@ class L2Announcer:
         self._interfaces: dict[str, Interface] = {}
         self._held: dict[str, float] = {}
         self._hold_timer: asyncio.TimerHandle | None = None
+        self._link_return_hold = link_return_hold
+        self._reannounce_settle = reannounce_settle
         self.send_failures = 0
         metrics.add_provider(self._samples)
 
@@ -129,7 +133,7 @@ class L2Announcer:
         if rejoined:
             self._rejoined.update(rejoined)
             if self._reannounce_timer is None:
-                self._reannounce_timer = loop.call_later(REANNOUNCE_SETTLE, self._reannounce)
+                self._reannounce_timer = loop.call_later(self._reannounce_settle, self._reannounce)
 
     async def close(self) -> None:
         if self._loop is not None:
@@ -181,7 +185,7 @@ class L2Announcer:
         for interface in interfaces:
             before = self._interfaces.get(interface.name)
             if before is not None and before.ineligible() and not interface.ineligible():
-                self._held[interface.name] = now + LINK_RETURN_HOLD
+                self._held[interface.name] = now + self._link_return_hold
         self._interfaces = {i.name: i for i in interfaces}
         self._show_interfaces()
 
