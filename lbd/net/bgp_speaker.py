@@ -58,6 +58,8 @@ class PeerDriver:
         self.session = Session(config)
         self._on_event = on_event
         self._streams: dict[int, BgpStream] = {}
+        # Closed by the session, still flushing (a NOTIFICATION) and waiting for the peer's FIN.
+        self._closing: dict[int, BgpStream] = {}
         self._dials: dict[int, asyncio.Task[None]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._ids = itertools.count(1)
@@ -122,6 +124,7 @@ class PeerDriver:
             self._pump()
 
     def _lost(self, conn_id: int, exc: Exception | None) -> None:
+        self._closing.pop(conn_id, None)
         if self._streams.pop(conn_id, None) is not None:
             self.session.connection_lost(self._now(), conn_id)
             self._pump()
@@ -171,6 +174,7 @@ class PeerDriver:
             elif isinstance(event, CloseConnection):
                 stream = self._streams.pop(event.conn_id, None)
                 if stream is not None:
+                    self._closing[event.conn_id] = stream
                     stream.close()
             self._on_event(self, event)
         self._rearm()
@@ -187,13 +191,15 @@ class PeerDriver:
 
     async def close(self) -> None:
         """Let the last NOTIFICATION leave, then drop every connection, dial and timer."""
+        streams = [*self._streams.values(), *self._closing.values()]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_FLUSH_TIMEOUT):
-                while any(s.write_buffer_size for s in self._streams.values()):
+                while any(s.write_buffer_size for s in streams):
                     await asyncio.sleep(0.01)
-        for stream in self._streams.values():
+        for stream in streams:
             stream.close()
         self._streams.clear()
+        self._closing.clear()
         for task in self._dials.values():
             task.cancel()
         await asyncio.gather(*self._dials.values(), return_exceptions=True)
