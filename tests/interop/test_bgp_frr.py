@@ -169,7 +169,8 @@ def test_dual_stack_on_one_ipv4_session(lab: Lab, frr: FrrFactory) -> None:
     # The IPv6 prefix carries lbd's own IPv6 address on the link: FRR can use the route.
     v6_path = path_of(router, vip6.prefix)
     assert v6net.ip(2) in {h["ip"] for h in v6_path["nexthops"]}
-    assert v6_path.get("valid") is True
+    # zebra resolves the next hop asynchronously (nexthop tracking): valid once it has.
+    wait_for(lambda: path_of(router, vip6.prefix).get("valid"), 5, 0.1, f"FRR to find {vip6.prefix} usable")
 
 
 def test_aggregate_withdrawn_only_with_its_last_service(lab: Lab, frr: FrrFactory) -> None:
