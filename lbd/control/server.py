@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+# A view returns JSON-able data, or an awaitable of it.
 View = Callable[[Mapping[str, Any]], Any]
 
 # A request is a view name and a few arguments; anything longer is not ours.
@@ -85,6 +87,20 @@ class ControlServer:
             log.exception("controlViewFailed", view=name)
             return {"ok": False, "error": f"view {name!r} failed: {exc.__class__.__name__}: {exc}"}
 
+    async def _settle(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """A view may return an awaitable (the BFD worker answers over a pipe): wait for it here,
+        with the same error handling as a plain view."""
+        data = reply.get("data")
+        if not inspect.isawaitable(data):
+            return reply
+        try:
+            return {"ok": True, "data": await data}
+        except ViewError as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:
+            log.exception("controlViewFailed")
+            return {"ok": False, "error": f"view failed: {exc.__class__.__name__}: {exc}"}
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -101,7 +117,7 @@ class ControlServer:
                 except json.JSONDecodeError as exc:
                     reply = {"ok": False, "error": f"not JSON: {exc}"}
                 else:
-                    reply = self.answer(request)
+                    reply = await self._settle(self.answer(request))
                 writer.write(json.dumps(reply, default=str).encode() + b"\n")
                 await writer.drain()
         except ConnectionError:

@@ -50,6 +50,7 @@ from lbd.logsetup import configure
 from lbd.metrics import Metrics
 from lbd.metrics_http import start_metrics_server
 from lbd.net.bfd_manager import BFDManager
+from lbd.net.bfd_views import BfdViews
 from lbd.net.membership_udp import StartError as MembershipStartError
 from lbd.reconcile import DesiredState
 from lbd.sdnotify import Notifier
@@ -230,7 +231,7 @@ class Daemon:
         )
         self.announcers = self._build_announcers(wiring)
         self.services = self._build_services(wiring)
-        for source in (*self.announcers, *self.services):
+        for source in (*self.announcers, *self.services, BfdViews(self.bfd)):
             if isinstance(source, StatusSource):
                 for name, view in source.views().items():
                     self.control.add_view(name, view)

@@ -153,13 +153,21 @@ def test_bgp_route_delivers_health_withdraws_stop_sends_cease(lab: Lab, frr: Frr
         10,
         message="BFD up at FRR",
     )
+    # `lbd status bfd peers` shows the session FRR sees, with FRR's discriminator as the remote one.
+    (frr_peer,) = [p for p in router.bfd_peers() if p.get("peer") == uplink.ip(2)]
+    (bfd_row,) = status(socket, "bfd peers", uplink.ip(1))
+    assert bfd_row["state"] == "up" and bfd_row["remote_state"] == "up"
+    assert bfd_row["remote_discriminator"] == frr_peer["id"]
+    assert bfd_row["local_discriminator"] == frr_peer["remote-id"]
+    assert bfd_row["control_in"] > 0 and bfd_row["control_out"] > 0
 
     # The server goes away: its check fails, the route is withdrawn and the address leaves lbd0.
     server = next(p for p in lab.procs if p.name == "server")
     server.stop()
     wait_for(lambda: f"{vip}/32" not in router.routes(), 10, message="route withdrawn on health failure")
     wait_for(lambda: delivered(node) == set(), 5, message="VIP removed from lbd0")
-    assert status(socket, "services")[0]["bgp_reason"] == "noEndpoints"
+    # Health-checked services are judged as Local (docs/standalone.md): only this node could serve.
+    assert status(socket, "services")[0]["bgp_reason"] == "noLocalEndpoints"
 
     # It comes back: route and address return.
     lab.spawn(node, [sys.executable, "-c", SERVER, str(PORT)], name="server2")

@@ -45,6 +45,29 @@ async def test_round_trip_and_mode(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+async def test_awaitable_views_are_awaited_with_the_same_errors(tmp_path: Path) -> None:
+    async def later(args: Mapping[str, Any]) -> Any:
+        await asyncio.sleep(0)
+        if args.get("fail") == "view":
+            raise ViewError("no such session")
+        if args.get("fail") == "bug":
+            raise RuntimeError("worker gone")
+        return [{"peer": "192.0.2.1", "state": "up"}]
+
+    path = tmp_path / "lbd.sock"
+    server = ControlServer(path, {"bfd peers": later})
+    await server.start()
+    try:
+        data = await asyncio.to_thread(query, "bfd peers", None, path)
+        assert data == [{"peer": "192.0.2.1", "state": "up"}]
+        with pytest.raises(ControlError, match="no such session"):
+            await asyncio.to_thread(query, "bfd peers", {"fail": "view"}, path)
+        with pytest.raises(ControlError, match="RuntimeError: worker gone"):
+            await asyncio.to_thread(query, "bfd peers", {"fail": "bug"}, path)
+    finally:
+        await server.close()
+
+
 async def test_garbage_request_gets_an_error_and_the_server_survives(tmp_path: Path) -> None:
     path = tmp_path / "lbd.sock"
     server = ControlServer(path, {"ok": lambda args: 1})
