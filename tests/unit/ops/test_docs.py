@@ -41,7 +41,7 @@ def test_every_log_level_is_documented(level: str) -> None:
 
 # Views the troubleshooting guide may cite although no code serves them yet; the guide marks each one
 # "pending" in the same line. Remove an entry when its view lands.
-PENDING_VIEWS = {"bfd peers"}
+PENDING_VIEWS: set[str] = set()
 
 
 def served_views(tmp_path: Path) -> set[str]:
@@ -50,6 +50,8 @@ def served_views(tmp_path: Path) -> set[str]:
     from lbd.daemon.core import DaemonCore
     from lbd.daemon.views import DaemonViews, Status
     from lbd.metrics import Metrics
+    from lbd.net.bfd_manager import BFDManager
+    from lbd.net.bfd_views import BfdViews
     from lbd.net.bgp_announcer import BgpAnnouncer
     from lbd.net.l2_announcer import L2Announcer
     from lbd.net.membership_udp import MembershipService
@@ -59,6 +61,7 @@ def served_views(tmp_path: Path) -> set[str]:
         BgpAnnouncer(node="n", metrics=metrics, state_dir=tmp_path),
         L2Announcer(node="n", metrics=metrics),
         MembershipService(node="n", settings=Membership(), metrics=None, on_change=lambda _: None),
+        BfdViews(BFDManager()),
     ]
     names = set(DaemonViews(DaemonCore("n", lambda: 0.0), Status("n", (), 0.0)).views())
     for source in sources:
