@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 from lbd.control.client import ControlError, query
 from tests.interop.test_bgp_frr import setup
 from tests.interop.test_bgp_harness import REPO, adv_doc, peer_doc, pool_doc, service_doc
-from tests.lab import AddressPlan, Lab, wait_for
+from tests.lab import AddressPlan, Lab, run, wait_for
 from tests.lab.fixtures import FrrFactory
 
 pytestmark = pytest.mark.lab
@@ -50,6 +51,13 @@ def test_lbd_run_announces_and_shuts_down_with_cease(lab: Lab, frr: FrrFactory) 
     router.wait_route(vip.prefix)
     rows = wait_for(summary, 10, 0.1, "lbd run's bgp summary view")
     assert rows[0]["state"] == "Established" and rows[0]["prefixes_sent"] == 1
+    status = [str(REPO / ".venv/bin/lbd"), "status", "--socket", str(control)]
+    table = run(None, [*status, "bgp", "summary"]).stdout
+    assert "Established" in table and net.ip(1) in table
+    neighbor = run(None, [*status, "--json", "bgp", "neighbor", net.ip(1)]).stdout
+    assert json.loads(neighbor)["negotiated"]["route_refresh"] is True
+    routes = run(None, [*status, "bgp", "routes", vip.prefix]).stdout
+    assert vip.prefix in routes and "default/w" in routes
 
     proc.signal(signal.SIGTERM)
     wait_for(lambda: vip.prefix not in router.routes(), 10, 0.1, "FRR to drop the route on Cease")
