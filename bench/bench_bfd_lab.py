@@ -94,9 +94,10 @@ class LbdSide:
 
 
 def start_lbd(lab: Lab, ns: Netns, keys: list[dict[str, Any]], profile: dict[str, Any]) -> LbdSide:
-    config = lab.artifacts / "lbd-bfd.json"
+    # Per namespace: two lbd sides may share a lab.
+    config = lab.artifacts / f"{ns.short}-lbd-bfd.json"
     config.write_text(json.dumps({"keys": keys, "profile": profile, "log_level": LOG_LEVEL}))
-    status = lab.path("lbd-bfd-status.json")
+    status = lab.path(f"{ns.short}-lbd-bfd-status.json")
     proc = lab.spawn(
         ns,
         [sys.executable, str(Path(__file__).resolve()), str(config), str(status)],

@@ -21,7 +21,8 @@ session-down counters, lbd's Down events) and CPU (user+system from /proc, as a 
 the process holding the sessions on each side: lbd's BFD worker, or bfdd. A count with any flap ends
 that mode's series for the interval (unless --keep-going). "rx %" is the control packets side B
 received during the hold as a share of what the profile asks A to send (one per 87.5 % of the interval
-on average: RFC 5880 §6.8.7 jitter of 75-100 %).
+on average: RFC 5880 §6.8.7 jitter of 75-100 %). "rcvbuf drops" are UDP datagrams each namespace's
+kernel dropped during the hold because a socket's receive buffer was full (RcvbufErrors, IPv4 + IPv6).
 
 --capture runs tcpdump on B's interface during the hold and reports, for A's packets (as they arrive)
 and B's (as they leave), the longest gap between two packets of one session and how many sessions had
@@ -142,6 +143,7 @@ class Result:
     load: tuple[float, float]
     # With --capture: per side, the longest gap between one session's packets at B's interface (s)
     # and how many sessions had a gap of at least the detection time there.
+    rcvbuf_drops: tuple[int, int] = (0, 0)
     gaps: tuple[float, float] | None = None
     late: tuple[int, int] | None = None
 
@@ -208,6 +210,19 @@ def wire_gaps(
     return gaps, late
 
 
+def rcvbuf_errors(ns: Netns) -> int:
+    """UDP datagrams the namespace's kernel dropped because a socket's receive buffer was full."""
+    total = 0
+    for path, key in (("/proc/net/snmp", "Udp:"), ("/proc/net/snmp6", "Udp6RcvbufErrors")):
+        lines = ns.run(["cat", path]).stdout.splitlines()
+        if key == "Udp:":
+            rows = [line.split() for line in lines if line.startswith("Udp:")]
+            total += int(rows[1][rows[0].index("RcvbufErrors")])
+        else:
+            total += sum(int(line.split()[1]) for line in lines if line.startswith(key))
+    return total
+
+
 def run_step(
     lab: Lab, *, mode: str, family: str, interval_ms: int, count: int, duration: float, capture: bool
 ) -> Result:
@@ -253,6 +268,7 @@ def run_step(
     load0 = loadavg()
     tcpdump = start_capture(lab, b_ns, link.b_if) if capture else None
     cpu0 = [cpu_seconds(p) for p in pids]
+    drops0 = (rcvbuf_errors(a_ns), rcvbuf_errors(b_ns))
     wall0 = time.time()
     t0 = time.monotonic()
     deadline = t0 + duration
@@ -261,6 +277,7 @@ def run_step(
         time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
     elapsed = time.monotonic() - t0
     cpu1 = [cpu_seconds(p) for p in pids]
+    drops = (rcvbuf_errors(a_ns) - drops0[0], rcvbuf_errors(b_ns) - drops0[1])
     wall1 = time.time()
     expected = count * elapsed / (MEAN_JITTER * interval_ms / 1000)
     gaps = late = None
@@ -285,13 +302,15 @@ def run_step(
         load=(load0, loadavg()),
         gaps=gaps,
         late=late,
+        rcvbuf_drops=drops,
     )
 
 
 def header() -> str:
     return (
         f"{'interval':>8} {'sessions':>8} {'hold s':>7} {'downs A/B':>9} {'CPU A':>7} {'CPU B':>7} "
-        f"{'rx % at B':>9} {'up in s':>7} {'load 1m':>9}  wire: longest gap A/B ms, late sessions A/B"
+        f"{'rx % at B':>9} {'up in s':>7} {'load 1m':>9} {'rcvbuf drops A/B':>16}"
+        "  wire: longest gap A/B ms, late sessions A/B"
     )
 
 
@@ -299,7 +318,7 @@ def row(r: Result) -> str:
     return (
         f"{r.interval_ms:>6}ms {r.count:>8} {r.duration:>7.0f} {f'{r.downs[0]}/{r.downs[1]}':>9} "
         f"{r.cpu[0]:>7.1%} {r.cpu[1]:>7.1%} {r.rx_ratio:>9.1%} {r.bringup_s:>7.1f} "
-        f"{r.load[0]:>4.1f}/{r.load[1]:<4.1f}"
+        f"{r.load[0]:>4.1f}/{r.load[1]:<4.1f} {f'{r.rcvbuf_drops[0]}/{r.rcvbuf_drops[1]}':>16}"
         + (
             f"  {r.gaps[0] * 1000:.0f}/{r.gaps[1] * 1000:.0f} ms, {r.late[0]}/{r.late[1]}"
             if r.gaps is not None and r.late is not None

@@ -28,6 +28,11 @@ IP_PKTINFO = 8
 IP_RECVTTL = 12
 _CMSG_SPACE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20) + 64
 _RECV_SIZE = 512
+# One listening socket takes every session's packets: with a thousand sessions at 300 ms that is several
+# thousand a second, and the default buffer (about 200 KiB, a few hundred datagrams) overflows whenever
+# the worker waits a few tens of milliseconds for a CPU, losing packets of many sessions at once.
+LISTEN_BUFFER = 8 * 1024 * 1024
+SO_RCVBUFFORCE = 33  # Linux <asm-generic/socket.h>: like SO_RCVBUF, but above rmem_max (CAP_NET_ADMIN)
 _BIND_ATTEMPTS = 64
 
 
@@ -56,6 +61,7 @@ def listening_socket(family: socket.AddressFamily, port: int, address: str | Non
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _grow_receive_buffer(sock)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
@@ -70,6 +76,14 @@ def listening_socket(family: socket.AddressFamily, port: int, address: str | Non
         sock.close()
         raise
     return sock
+
+
+def _grow_receive_buffer(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, LISTEN_BUFFER)
+    except OSError:
+        # Without CAP_NET_ADMIN: as much as net.core.rmem_max allows.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, LISTEN_BUFFER)
 
 
 def sending_socket(

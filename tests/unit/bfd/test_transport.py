@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 
 import pytest
 
 from bfd import Diag, Profile, State, StateChanged
 from lbd.metrics import Sample
+from lbd.net import bfd_sockets as sockets
 from lbd.net.bfd_manager import BFDManager, WorkerDied
 from lbd.net.bfd_transport import Ports, SessionKey
 
@@ -152,3 +154,13 @@ def test_session_keys_are_canonical() -> None:
     assert SessionKey("2001:DB8:0::1", local="2001:db8::0:2") == SessionKey(
         "2001:db8::1", local="2001:db8::2"
     )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="SO_RCVBUFFORCE needs CAP_NET_ADMIN")
+def test_listening_socket_buffer_holds_a_burst_of_many_sessions() -> None:
+    sock = sockets.listening_socket(socket.AF_INET, PORTS.control, A)
+    try:
+        # Linux reports twice the requested size (it counts its bookkeeping too).
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= sockets.LISTEN_BUFFER
+    finally:
+        sock.close()
