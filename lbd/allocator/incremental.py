@@ -28,12 +28,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lbd.allocator.addresses import IPAddress
-from lbd.allocator.allocator import AllocationRun, may_gain_family, phase
+from lbd.allocator.allocator import AllocationRun, may_gain_family
 from lbd.allocator.inputs import is_ours, pool_policy, service_request
 from lbd.allocator.requests import (
     AllocationResult,
     Assignment,
-    Event,
     Reason,
     ServiceRequest,
     State,
@@ -127,43 +126,30 @@ class IncrementalAllocator:
         run = self._run
         assert run is not None
         book = run.book
+        replayed: dict[str, ServiceRequest] = {}
         for key in changed:
             held = book.addresses_of(key)
             if any(len(use.services) > 1 for a in held if (use := book.use_of(a)) is not None):
                 return False
             if key in inputs:
-                req = _request(inputs[key])
+                req = replayed[key] = _request(inputs[key])
                 if key not in self._verdicts and req.current:
                     return False
                 if key in self._verdicts and tuple(req.current) != held:
                     return False
         self.last_was_whole = False
-        queue: list[tuple[ServiceRequest, list[Event]]] = []
-        kept = []
-        for key in sorted(changed):
+        for key in changed:
             book.unassign(key)
             if key not in inputs:
                 del self._verdicts[key]
                 del self._requests[key]
                 self._keys.pop(bisect.bisect_left(self._keys, key))
-                continue
-            req = _request(inputs[key])
-            if key not in self._verdicts:
+        for key, req in replayed.items():
+            if key not in self._requests:
                 bisect.insort(self._keys, key)
             self._requests[key] = req
-            if not req.current:
-                queue.append((req, []))
-                continue
-            grant, events = run.keep(req)
-            if grant is None:
-                queue.append((req, events))
-                continue
-            kept.append((req, grant, events))
-        for req, grant, events in kept:
-            self._verdicts[req.key] = run.kept(req, grant, events)
-        queue.sort(key=lambda item: (phase(item[0], run.pools), item[0].key))
-        for req, events in queue:
-            self._verdicts[req.key] = run.allocate_queued(req, events)
+        # The whole pass's steps over just these: keep, family gains, then the queue in its order.
+        self._verdicts.update(run.allocate([replayed[k] for k in sorted(replayed)]))
         for key in changed:
             self._unsettled.discard(key)
             verdict = self._verdicts.get(key)
