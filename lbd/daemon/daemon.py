@@ -109,7 +109,9 @@ class Daemon:
         self.status.checks = self.monitor.checks
         self.status.health = self.monitor.states
         self.metrics = Metrics()
-        self.bfd = bfd if bfd is not None else BFDManager()
+        # The worker process logs JSON lines like the daemon (a NodeConfig logLevel applies to the
+        # daemon only: the worker's level is fixed when it starts).
+        self.bfd = bfd if bfd is not None else BFDManager(log_level=options.log_level or "info")
         self.notifier = notifier if notifier is not None else Notifier()
         self.watcher = FileWatcher(options.paths, self.request_reload, options.poll_interval, options.settle)
         self.announcers: list[Announcer] = []
