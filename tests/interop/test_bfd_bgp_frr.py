@@ -65,7 +65,7 @@ async def main(node, control, state_dir, config_dir):
         routes = [Route(ipaddress.IPv4Network((base + i, 32))) for i in range(int(args["count"]))]
         def go():
             start = time.monotonic()
-            announcer.speaker.set_routes(args["peer"], routes)
+            announcer.speaker.drivers[args["peer"]].set_routes(routes)
             bulk["set_routes_s"] = time.monotonic() - start
         loop.call_soon(go)
         return True
