@@ -25,8 +25,6 @@ records a Warning Event on each object at fault, and allocation goes on with the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +39,7 @@ from lbd.config import Config, ConfigError, IPAddressPool
 from lbd.config.model import IPAddress
 from lbd.kube.api import NOT_FOUND, RETRYABLE, KubeApi
 from lbd.kube.events import WARNING, EventRecorder, ObjectRef
-from lbd.kube.pacing import Pacing
+from lbd.kube.pacing import PacedLoop
 from lbd.kube.reflector import ApiStatusError
 from lbd.kube.resources import SERVICES
 from lbd.kube.sources import ConfigUpdate, KubeSources
@@ -116,8 +114,6 @@ class ControllerRole:
         self.events = events
         self.load_balancer_class = load_balancer_class
         self.debounce = debounce
-        self.pacing = Pacing(debounce)
-        self.retry_delay = retry_delay
         self.leading = False
         self.passes = 0
         self.writes = 0
@@ -126,9 +122,13 @@ class ControllerRole:
         self._last: tuple[Config, AllocationResult] | None = None
         self._reported: dict[str, _Verdict] = {}
         self._reported_config: int | None = None
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._retry: asyncio.TimerHandle | None = None
+        self._loop = PacedLoop(
+            "kube controller",
+            lambda: self.leading and self.sources.informers.synced,
+            self.reconcile,
+            debounce=debounce,
+            retry_delay=retry_delay,
+        )
 
     # ---- lifecycle (the elector calls on_started / on_stopped)
 
@@ -161,41 +161,13 @@ class ControllerRole:
         return out
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="kube controller")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.pacing.delay)
-            self._wake.clear()
-            if not (self.leading and self.sources.informers.synced):
-                continue
-            self.pacing.begin()
-            ok = await self.reconcile()
-            self.pacing.end()
-            if not ok:
-                self._schedule_retry()
-
-    def _schedule_retry(self) -> None:
-        if (
-            self._retry is None
-            or self._retry.cancelled()
-            or self._retry.when() < asyncio.get_running_loop().time()
-        ):
-            self._retry = asyncio.get_running_loop().call_later(self.retry_delay, self.wake)
+        await self._loop.stop()
 
     # ---- one pass
 

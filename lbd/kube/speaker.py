@@ -20,8 +20,6 @@ fails validation is rejected whole and the last good one keeps being announced.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import json
 from collections.abc import Callable, Sequence
@@ -35,7 +33,7 @@ from lbd.config import Config, World
 from lbd.config.model import IPAddress
 from lbd.daemon.announcer import Announcer
 from lbd.kube.events import NORMAL, EventRecorder, ObjectRef
-from lbd.kube.pacing import Pacing
+from lbd.kube.pacing import PacedLoop
 from lbd.kube.resources import SERVICES
 from lbd.kube.sources import KubeSources
 from lbd.kube.status_objects import StatusPublisher, desired_statuses
@@ -117,20 +115,22 @@ class SpeakerRole:
         self.interfaces = interfaces
         self.load_balancer_class = load_balancer_class
         self.debounce = debounce
-        self.pacing = Pacing(debounce)
-        self.retry_delay = retry_delay
         self.desired: DesiredState | None = None
         self.pushes = 0
         self._pushed: tuple[object, ...] | None = None
         # The same result as lbd.reconcile.desired_state, but one Service change costs about its own work.
         self._reconciler = Reconciler()
         self._announced: dict[tuple[str, str], tuple[IPAddress, ...]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._retry: asyncio.TimerHandle | None = None
+        self._loop = PacedLoop(
+            "kube speaker",
+            lambda: self.sources.informers.synced,
+            self.reconcile,
+            debounce=debounce,
+            retry_delay=retry_delay,
+        )
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def metric_samples(self) -> list[Sample]:
         """metallb_speaker_announced: what this node announces (desired state, as MetalLB's)."""
@@ -142,17 +142,10 @@ class SpeakerRole:
         return out
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="kube speaker")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
     async def close(self) -> None:
         """Stop, then close every announcer in reverse order (their announcements end: BGP Cease, no
@@ -163,21 +156,6 @@ class SpeakerRole:
                 await announcer.close()
             except Exception:
                 log.exception("announcer failed to close", announcer=announcer.name)
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.pacing.delay)
-            self._wake.clear()
-            if not self.sources.informers.synced:
-                continue
-            self.pacing.begin()
-            ok = await self.reconcile()
-            self.pacing.end()
-            if not ok:
-                loop = asyncio.get_running_loop()
-                if self._retry is None or self._retry.when() < loop.time():
-                    self._retry = loop.call_later(self.retry_delay, self.wake)
 
     async def reconcile(self) -> bool:
         """Compute and push; False when publishing the status objects failed and should be retried."""
