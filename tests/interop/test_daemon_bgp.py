@@ -10,7 +10,6 @@ delivery makes the kernel accept them.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 
 from tests.interop.test_bgp_harness import LBD_ASN, PEER_ASN, adv_doc, frr_conf, peer_doc, pool_doc
 from tests.lab import AddressPlan, Lab, Netns, wait_for
+from tests.lab.daemon import delivered, status
 from tests.lab.fixtures import FrrFactory
 from tests.lab.proc import Proc
 
@@ -89,19 +89,6 @@ def documents(router: str, vip: str) -> list[dict[str, Any]]:
             "spec": {"type": "LoadBalancer", "loadBalancerIP": vip, "ports": [{"port": PORT}]},
         },
     ]
-
-
-def status(socket: Path, *view: str) -> Any:
-    argv = [PYTHON, "-m", "lbd.cli", "status", *view, "--socket", str(socket), "--json"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True, cwd=REPO)
-    return json.loads(out.stdout)
-
-
-def delivered(ns: Netns) -> set[str]:
-    if "lbd0" not in {link["ifname"] for link in ns.ip_json("-j", "link", "show")}:
-        return set()
-    info = ns.ip_json("-j", "addr", "show", "dev", "lbd0")
-    return {a["local"] for link in info for a in link.get("addr_info", []) if a.get("scope") == "global"}
 
 
 def greeted(ns: Netns, vip: str) -> Callable[[], bool]:

@@ -8,9 +8,7 @@ answered, so the test asserts what the client observed, not what lbd believes.
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ import yaml
 
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import neigh_mac
+from tests.lab.daemon import delivered, status
 from tests.lab.proc import Proc
 
 pytestmark = pytest.mark.lab
@@ -77,26 +76,6 @@ def documents(addresses: dict[str, str], vip: str) -> list[dict[str, Any]]:
         },
     ]
     return docs
-
-
-def status(socket: Path, *view: str) -> Any:
-    out = subprocess.run(
-        [PYTHON, "-m", "lbd.cli", "status", *view, "--socket", str(socket), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-        cwd=REPO,
-    )
-    return json.loads(out.stdout)
-
-
-def delivered(ns: Netns) -> set[str]:
-    links = {link["ifname"] for link in ns.ip_json("-j", "link", "show")}
-    if "lbd0" not in links:
-        return set()
-    info = ns.ip_json("-j", "addr", "show", "dev", "lbd0")
-    return {a["local"] for link in info for a in link.get("addr_info", []) if a.get("scope") == "global"}
 
 
 def started(proc: Proc, socket: Path) -> Callable[[], bool]:

@@ -23,13 +23,12 @@ from tests.interop.test_daemon_failover import (
     REPO,
     SERVER,
     answer,
-    delivered,
     documents,
     started,
-    status,
 )
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import arping, neigh_mac, resolve
+from tests.lab.daemon import delivered, status
 from tests.lab.proc import Proc
 
 pytestmark = pytest.mark.lab

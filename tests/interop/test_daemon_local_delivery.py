@@ -9,7 +9,6 @@ answer neither ARP nor NDP for them there, because answering is the elected resp
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import yaml
 
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import arping, ndisc6, neigh_mac
+from tests.lab.daemon import status
 from tests.lab.proc import Proc
 from tests.lab.requirements import require_tools
 
@@ -101,18 +101,6 @@ def documents(v4: str, v6: str, *, checked: bool, extra: bool = True) -> list[di
             }
         )
     return docs
-
-
-def status(socket: Path, *view: str) -> Any:
-    out = subprocess.run(
-        [PYTHON, "-m", "lbd.cli", "status", *view, "--socket", str(socket), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-        cwd=REPO,
-    )
-    return json.loads(out.stdout)
 
 
 def human_status(socket: Path, view: str) -> str:
