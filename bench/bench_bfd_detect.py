@@ -39,7 +39,6 @@ import datetime
 import random
 import re
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -64,8 +63,9 @@ from bench_bfd_lab import (
 
 from tests.interop import test_bfd_bgp_frr as coupling
 from tests.interop import test_bgp_harness as harness
-from tests.lab import AddressPlan, Lab, Netns
+from tests.lab import AddressPlan, Lab
 from tests.lab.frr import Frr
+from tests.lab.nft import FastCut
 
 MULTIPLIER = 3
 TABLE = "lbdbench_cut"
@@ -79,58 +79,6 @@ BGP_DOWN_LINE = re.compile(
     r"in vrf \S+ Down (?P<reason>.*?)\s*$"
 )
 DAEMONS = ("zebra", "bgpd", "bfdd")
-
-
-class Cutter:
-    """`nft -i` running inside a namespace, so a cut takes effect about a millisecond after it is asked
-    for, instead of after an `ip netns exec nft` start-up (tens of ms here)."""
-
-    def __init__(self, ns: Netns) -> None:
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, "stdbuf", "-oL", "nft", "-i"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        self._send(
-            f"add table inet {TABLE}",
-            f"add chain inet {TABLE} input {{ type filter hook input priority -300; policy accept; }}",
-            f"add chain inet {TABLE} output {{ type filter hook output priority -300; policy accept; }}",
-        )
-
-    def _send(self, *commands: str) -> None:
-        # Each batch ends with a listing whose last line we wait for: the commands before it are applied.
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("\n".join([*commands, f"list table inet {TABLE}"]) + "\n")
-        self.proc.stdin.flush()
-        depth = 0
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("nft -i exited")
-            depth += line.count("{") - line.count("}")
-            if "}" in line and depth == 0:
-                return
-
-    def cut(self, mode: str) -> None:
-        rules = [f'add rule inet {TABLE} input iifname != "lo" drop']
-        if mode == "both":
-            rules.append(f'add rule inet {TABLE} output oifname != "lo" drop')
-        self._send(*rules)
-
-    def restore(self) -> None:
-        self._send(f"flush chain inet {TABLE} input", f"flush chain inet {TABLE} output")
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @dataclass
@@ -253,7 +201,7 @@ def run_series(
     lab: Lab, interval_ms: int, mode: str, *, trials: int, rng: random.Random, bgp: bool
 ) -> Series:
     pair = BgpPair(lab, interval_ms) if bgp else PlainPair(lab, interval_ms)
-    cutter = Cutter(pair.me)
+    cutter = FastCut(pair.me, TABLE)
     lab.add_cleanup("nft -i", cutter.close)
     series = Series(interval_ms, mode)
     bfdd_log = pair.router.procs["bfdd"].log
@@ -264,7 +212,7 @@ def run_series(
         time.sleep(0.3 + rng.uniform(0, interval_ms / 1000))
         offsets = (bfdd_log.stat().st_size, bgpd_log.stat().st_size if bgpd_log else 0)
         t0 = time.time()
-        cutter.cut(mode)
+        cutter.cut(ingress_only=mode != "both")
         t1 = time.time()
         down = wait(
             partial(first_match, bfdd_log, offsets[0], BFD_DOWN_LINE), 10, "bfdd logs up -> down", 0.02

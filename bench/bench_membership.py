@@ -30,7 +30,6 @@ import json
 import random
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.lab import AddressPlan, Lab, Netns, Proc, cleanup_stale, loss, restore  # noqa: E402
 from tests.lab.netns import install_handlers  # noqa: E402
+from tests.lab.nft import FastCut  # noqa: E402
 from tests.lab.requirements import require_lab, require_tools  # noqa: E402
 
 NAMES = ("n1", "n2", "n3")
@@ -63,56 +63,6 @@ def wait(predicate: Callable[[], T | None], timeout: float, what: str, interval:
         if time.monotonic() > deadline:
             raise TimeoutError(what)
         time.sleep(interval)
-
-
-class Silencer:
-    """`nft -i` inside a namespace with an empty table ready, so a cut is one line and takes effect in
-    about a millisecond instead of an `ip netns exec nft` start-up."""
-
-    def __init__(self, ns: Netns) -> None:
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, "stdbuf", "-oL", "nft", "-i"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        self._do(
-            f"add table inet {TABLE}",
-            f"add chain inet {TABLE} in {{ type filter hook input priority -300; policy accept; }}",
-            f"add chain inet {TABLE} out {{ type filter hook output priority -300; policy accept; }}",
-        )
-
-    def _do(self, *commands: str) -> None:
-        # nft -i prints nothing for a successful command: an echo of a listing tells us all were applied.
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("\n".join([*commands, f"list chain inet {TABLE} out"]) + "\n")
-        self.proc.stdin.flush()
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("nft -i exited")
-            if line.strip() == "}" and not line.startswith("\t"):
-                return
-
-    def cut(self) -> None:
-        self._do(
-            f'add rule inet {TABLE} in iifname != "lo" drop',
-            f'add rule inet {TABLE} out oifname != "lo" drop',
-        )
-
-    def restore(self) -> None:
-        self._do(f"flush chain inet {TABLE} in", f"flush chain inet {TABLE} out")
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Cluster:
@@ -207,7 +157,7 @@ def run(args: argparse.Namespace) -> None:
                 kill_ms.append((at - killed) * 1000)
             cluster.start(VICTIM)
             wait(cluster.all_live, 15, "all three live after a restart")
-        silencer = Silencer(cluster.ns[VICTIM])
+        silencer = FastCut(cluster.ns[VICTIM], TABLE)
         lab.add_cleanup("nft -i", silencer.close)
         cut_ms: list[float] = []
         heal_ms: list[float] = []

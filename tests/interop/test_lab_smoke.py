@@ -28,6 +28,7 @@ from tests.lab import (
 )
 from tests.lab.fixtures import BirdFactory, ExaBgpFactory, FrrFactory, GoBgpFactory
 from tests.lab.netns import NETNS_DIR, cleanup_stale
+from tests.lab.nft import FastCut
 from tests.lab.requirements import require_tools
 
 pytestmark = pytest.mark.lab
@@ -221,6 +222,21 @@ def test_clients_resolve_across_a_bridge_and_faults_silence_them(lab: Lab) -> No
     assert "numgen random mod 100 < 30 drop" in server.run(["nft", "list", "ruleset"]).stdout
     restore(server)
     assert "lbdt_fault" not in server.run(["nft", "list", "ruleset"]).stdout
+
+    def pings() -> bool:
+        return client.run(["ping", "-c", "1", "-W", "1", v4.ip(1)], check=False).returncode == 0
+
+    fast = FastCut(server)
+    try:
+        assert pings()
+        fast.cut(ingress_only=True)
+        assert not pings()
+        fast.restore()
+        assert pings()
+        fast.cut()
+        assert not pings()
+    finally:
+        fast.close()
 
 
 _CHILD = """
