@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
-from aiohttp import web
 
 from lbd.allocator.requests import State
 from lbd.config import DEFAULT_NAMESPACE, Config, NodeConfig, ParseResult, load_paths
@@ -48,7 +47,7 @@ from lbd.daemon.wiring import (
 )
 from lbd.logsetup import configure
 from lbd.metrics import Metrics
-from lbd.metrics_http import start_metrics_server
+from lbd.metrics_http import MetricsServer, start_metrics_server
 from lbd.net.bfd_manager import BFDManager
 from lbd.net.bfd_views import BfdViews
 from lbd.net.membership_udp import StartError as MembershipStartError
@@ -125,7 +124,7 @@ class Daemon:
         self._reload = self._dirty = self._stopping = False
         self._bfd_started = False
         self._started_with = NodeConfig("", options.node)
-        self._metrics_runner: web.AppRunner | None = None
+        self._metrics_runner: MetricsServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._allocations: dict[str, tuple[str, ...]] = {}
         self._announced: set[Announcement] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -112,5 +113,41 @@ async def test_http_endpoint() -> None:
             assert resp.status == 200
             assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
             assert 'metallb_bgp_session_up{peer="192.0.2.1"} 1.0' in await resp.text()
+    finally:
+        await runner.cleanup()
+
+
+async def exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    try:
+        answer = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:
+        # The server closed with our unread request still queued: the kernel resets the connection.
+        answer = b""
+    writer.close()
+    return answer
+
+
+async def test_http_endpoint_answers_only_get_and_head_of_metrics() -> None:
+    runner = await start_metrics_server(populated(), "127.0.0.1", 0)
+    try:
+        port = runner.addresses[0][1]
+        head = await exchange(port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert head.endswith(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        assert length > 100
+        missing = await exchange(port, b"GET /other HTTP/1.1\r\n\r\n")
+        assert missing.startswith(b"HTTP/1.1 404 ")
+        posted = await exchange(port, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        assert posted.startswith(b"HTTP/1.1 405 ")
+        assert b"Allow: GET, HEAD" in posted
+        # A head that never ends within the limit is dropped without an answer.
+        flood = await exchange(port, b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"a" * 20000 + b"\r\n\r\n")
+        assert flood == b""
+        scraped = await exchange(port, b"GET /metrics?x=1 HTTP/1.1\r\n\r\n")
+        assert b'metallb_bgp_session_up{peer="192.0.2.1"} 1.0' in scraped
     finally:
         await runner.cleanup()
