@@ -19,7 +19,6 @@ from ipaddress import IPv6Address
 from typing import Any
 
 import structlog
-from pyroute2 import AsyncIPRoute
 
 from l2 import Interface
 from l2.ethernet import parse_mac
@@ -87,6 +86,9 @@ class LinkTracker:
             self._events = None
 
     async def _sync(self) -> None:
+        # Imported here: a daemon without L2 advertisements never tracks links nor pays for pyroute2.
+        from pyroute2 import AsyncIPRoute
+
         self._close_events()
         events = AsyncIPRoute()
         await events.setup_endpoint()

@@ -23,15 +23,15 @@ another kind with the configured name is never touched. Off under Kubernetes, wh
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from lbd.config import Config, IPAddress, LocalDelivery
 from lbd.control.server import View
@@ -73,8 +73,20 @@ class Links(Protocol):
     async def close(self) -> None: ...
 
 
+@contextlib.contextmanager
+def _as_oserror() -> Iterator[None]:
+    """pyroute2's NetlinkError carries a kernel errno: give callers the OSError they expect of I/O."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        yield
+    except NetlinkError as exc:
+        raise OSError(exc.code, os.strerror(exc.code)) from exc
+
+
 class PyrouteLinks:
-    """`Links` over pyroute2's asyncio netlink socket, in the daemon's network namespace."""
+    """`Links` over pyroute2's asyncio netlink socket, in the daemon's network namespace. pyroute2 is
+    imported on first use: a daemon with local delivery off does not pay its ~9 MiB."""
 
     __slots__ = ("_ipr",)
 
@@ -83,6 +95,8 @@ class PyrouteLinks:
 
     async def _socket(self) -> Any:
         if self._ipr is None:
+            from pyroute2 import AsyncIPRoute
+
             ipr = AsyncIPRoute()
             await ipr.setup_endpoint()
             self._ipr = ipr
@@ -90,54 +104,61 @@ class PyrouteLinks:
 
     async def find(self, ifname: str) -> tuple[int, str | None] | None:
         ipr = await self._socket()
-        indexes = await ipr.link_lookup(ifname=ifname)
-        if not indexes:
-            return None
-        (link,) = await ipr.link("get", index=indexes[0])
+        with _as_oserror():
+            indexes = await ipr.link_lookup(ifname=ifname)
+            if not indexes:
+                return None
+            (link,) = await ipr.link("get", index=indexes[0])
         return indexes[0], link.get(("IFLA_LINKINFO", "IFLA_INFO_KIND"))
 
     async def create(self, ifname: str, kind: str) -> int:
         ipr = await self._socket()
-        await ipr.link("add", ifname=ifname, kind=kind)
-        indexes: list[int] = await ipr.link_lookup(ifname=ifname)
+        with _as_oserror():
+            await ipr.link("add", ifname=ifname, kind=kind)
+            indexes: list[int] = await ipr.link_lookup(ifname=ifname)
         return indexes[0]
 
     async def set_up(self, index: int) -> None:
-        await (await self._socket()).link("set", index=index, state="up")
+        with _as_oserror():
+            await (await self._socket()).link("set", index=index, state="up")
 
     async def addresses(self, index: int) -> set[IPAddress]:
         found: set[IPAddress] = set()
-        async for msg in await (await self._socket()).addr("dump", index=index):
-            # RT_SCOPE_UNIVERSE (0) only: link-local and host-scope addresses are the kernel's.
-            if msg["scope"] == 0 and msg.get("IFA_ADDRESS"):
-                found.add(ipaddress.ip_address(msg.get("IFA_ADDRESS")))
+        with _as_oserror():
+            async for msg in await (await self._socket()).addr("dump", index=index):
+                # RT_SCOPE_UNIVERSE (0) only: link-local and host-scope addresses are the kernel's.
+                if msg["scope"] == 0 and msg.get("IFA_ADDRESS"):
+                    found.add(ipaddress.ip_address(msg.get("IFA_ADDRESS")))
         return found
 
     async def add(self, index: int, address: IPAddress) -> None:
         flags = IFA_F_NODAD if address.version == 6 else 0
         prefixlen = address.max_prefixlen
         try:
-            await (await self._socket()).addr(
-                "add", index=index, address=str(address), prefixlen=prefixlen, flags=flags
-            )
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:
+            with _as_oserror():
+                await (await self._socket()).addr(
+                    "add", index=index, address=str(address), prefixlen=prefixlen, flags=flags
+                )
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
                 raise
 
     async def remove(self, index: int, address: IPAddress) -> None:
         try:
-            await (await self._socket()).addr(
-                "del", index=index, address=str(address), prefixlen=address.max_prefixlen
-            )
-        except NetlinkError as exc:
-            if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+            with _as_oserror():
+                await (await self._socket()).addr(
+                    "del", index=index, address=str(address), prefixlen=address.max_prefixlen
+                )
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 raise
 
     async def delete(self, index: int) -> None:
         try:
-            await (await self._socket()).link("del", index=index)
-        except NetlinkError as exc:
-            if exc.code != errno.ENODEV:
+            with _as_oserror():
+                await (await self._socket()).link("del", index=index)
+        except OSError as exc:
+            if exc.errno != errno.ENODEV:
                 raise
 
     async def close(self) -> None:
@@ -191,14 +212,14 @@ class LocalDeliveryAnnouncer:
             return
         try:
             await self._converge(announced_addresses(desired))
-        except (OSError, NetlinkError) as exc:
+        except OSError as exc:
             # Not the peer's fault and not fatal: the next desired state tries again.
             log.error("localDeliveryFailed", interface=settings.dummy_interface, error=str(exc))
 
     async def close(self) -> None:
         try:
             await self._release()
-        except (OSError, NetlinkError) as exc:
+        except OSError as exc:
             log.error("localDeliveryFailed", interface=self._settings.dummy_interface, error=str(exc))
         await self._links.close()
 
@@ -251,8 +272,8 @@ class LocalDeliveryAnnouncer:
         if found is None:
             try:
                 index = await self._links.create(ifname, "dummy")
-            except NetlinkError as exc:
-                if exc.code != errno.EOPNOTSUPP:
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
                     raise
                 log.warning("localDeliveryIfb", interface=ifname, reason="kernel has no dummy driver")
                 index = await self._links.create(ifname, "ifb")

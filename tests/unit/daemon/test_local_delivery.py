@@ -6,7 +6,6 @@ import errno
 import ipaddress
 from typing import Any
 
-from pyroute2.netlink.exceptions import NetlinkError
 from structlog.testing import capture_logs
 
 from lbd.config import Config, IPAddress
@@ -29,7 +28,7 @@ class FakeLinks:
 
     async def create(self, ifname: str, kind: str) -> int:
         if kind == "dummy" and not self.dummy:
-            raise NetlinkError(errno.EOPNOTSUPP, "Operation not supported")
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
         index = 10 + len(self.links)
         self.links[ifname] = (index, kind)
         self.addrs[index] = set()
