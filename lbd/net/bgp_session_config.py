@@ -18,8 +18,6 @@ import socket
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address
 
-from pyroute2 import AsyncIPRoute
-
 from bgp.config import DEFAULT_HOLD_TIME, GracefulRestartConfig, SessionConfig
 from bgp.families import IPV4_UNICAST, IPV6_UNICAST, SUPPORTED_FAMILIES
 from lbd.net.bgp_peers import DEFAULT_CONNECT_TIMEOUT, PeerSettings, kernel_source
@@ -65,6 +63,9 @@ def session_config(settings: PeerSettings, restarting: bool, hops: NextHops = Ne
 
 async def interface_next_hops(local: str) -> NextHops:
     """Global IPv4, global IPv6 and link-local IPv6 addresses of the interface holding `local`."""
+    # Imported here: only a session carrying the other family needs it, and pyroute2 costs ~9 MiB.
+    from pyroute2 import AsyncIPRoute
+
     entries: list[tuple[int, int, int, int, str]] = []
     async with AsyncIPRoute() as ipr:
         async for msg in await ipr.get_addr():
