@@ -33,6 +33,7 @@ from lbd.control import ControlServer
 from lbd.control.client import DEFAULT_SOCKET
 from lbd.daemon.announcer import Announcer, StatusSource
 from lbd.daemon.core import DaemonCore
+from lbd.daemon.event_log import AllocationLog, AnnouncementLog
 from lbd.daemon.file_watch import FileWatcher
 from lbd.daemon.health import healthy_ids
 from lbd.daemon.probes import HealthMonitor
@@ -51,7 +52,6 @@ from lbd.metrics_http import MetricsServer, start_metrics_server
 from lbd.net.bfd_manager import BFDManager
 from lbd.net.bfd_views import BfdViews
 from lbd.net.membership_udp import StartError as MembershipStartError
-from lbd.reconcile import DesiredState
 from lbd.sdnotify import Notifier
 
 log = structlog.get_logger("lbd.daemon")
@@ -83,9 +83,6 @@ def parse_host_port(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{text!r}: expected HOST:PORT or [V6]:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-Announcement = tuple[str, str, str]
 
 
 class Daemon:
@@ -126,8 +123,8 @@ class Daemon:
         self._started_with = NodeConfig("", options.node)
         self._metrics_runner: MetricsServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._allocations: dict[str, tuple[str, ...]] = {}
-        self._announced: set[Announcement] = set()
+        self._allocation_log = AllocationLog()
+        self._announcement_log = AnnouncementLog()
         # Each member's health set as membership last reported it (absent: not heard yet).
         self.peer_health: dict[str, frozenset[bytes]] = {}
 
@@ -398,7 +395,7 @@ class Daemon:
         desired = self.core.compute(self.monitor.states, self.status.live_nodes, self.peer_health)
         if config is None or desired is None:
             return
-        if self._log_allocations(desired) and self._state is not None:
+        if self._allocation_log.update(desired) and self._state is not None:
             save_allocations(self._state, self.core.allocations)
         for announcer in self.announcers:
             try:
@@ -406,40 +403,8 @@ class Daemon:
             except Exception:
                 # Our bug in one announcer must not keep the others from converging.
                 log.exception("announcerFailed", announcer=announcer.name)
-        self._log_announcements(desired)
+        self._announcement_log.update(desired)
         self.pushes += 1
-
-    def _log_allocations(self, desired: DesiredState) -> bool:
-        """Log what changed since the last push; True if any service's addresses did."""
-        now: dict[str, tuple[str, ...]] = {}
-        for a in desired.allocations.services:
-            ips = tuple(str(ip) for ip in a.addresses) if a.state is State.ALLOCATED else ()
-            now[a.key] = ips
-            before = self._allocations.get(a.key)
-            if ips and ips != before:
-                log.info("ipAllocated", service=a.key, ip=list(ips), pool=a.pool)
-            elif not ips and before:
-                log.info("clearAssignment", service=a.key, ip=list(before), reason=a.error)
-            if not ips and before != ips:
-                log.warning("allocationFailed", service=a.key, error=a.error)
-        for key, ips in self._allocations.items():
-            if key not in now and ips:
-                log.info("serviceDeleted", service=key, ip=list(ips))
-        changed = now != self._allocations
-        self._allocations = now
-        return changed
-
-    def _log_announcements(self, desired: DesiredState) -> None:
-        now: set[Announcement] = {(a.service, str(a.address), "layer2") for a in desired.l2}
-        for state in desired.services:
-            if state.bgp is not None and state.bgp.reason is None and state.bgp.peers:
-                now.update((state.key, str(ip), "bgp") for ip in state.allocation.addresses)
-        node = desired.node
-        for service, ip, protocol in sorted(now - self._announced):
-            log.info("serviceAnnounced", service=service, ip=ip, protocol=protocol, node=node)
-        for service, ip, protocol in sorted(self._announced - now):
-            log.info("serviceWithdrawn", service=service, ip=ip, protocol=protocol, node=node)
-        self._announced = now
 
     def _status_line(self) -> str:
         desired = self.core.desired

@@ -1,0 +1,133 @@
+"""Per-service event lines: one per change, summaries for large pushes, nothing for an unchanged push."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from lbd.config import parse_objects
+from lbd.daemon import event_log
+from lbd.daemon.core import DaemonCore
+from lbd.daemon.event_log import AllocationLog, AnnouncementLog
+from lbd.logsetup import configure
+from lbd.reconcile import DesiredState
+
+
+def documents(services: dict[str, str], l2: bool = False) -> list[dict[str, Any]]:
+    """One pool, a BGP peer and advertisement (or an L2 advertisement); a Service per name -> IP."""
+    meta = {"name": "p", "namespace": "metallb-system"}
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": meta,
+            "spec": {"addresses": ["192.0.2.0/24"]},
+        },
+    ]
+    if l2:
+        docs.append({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": meta})
+    else:
+        docs += [
+            {
+                "apiVersion": "metallb.io/v1beta2",
+                "kind": "BGPPeer",
+                "metadata": meta,
+                "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "198.51.100.1"},
+            },
+            {"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": meta},
+        ]
+    for name, ip in services.items():
+        annotations = {"metallb.universe.tf/loadBalancerIPs": ip}
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+                "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+            }
+        )
+    return docs
+
+
+def desired(core: DaemonCore, docs: list[dict[str, Any]]) -> DesiredState:
+    assert core.offer(parse_objects(docs, namespace="metallb-system")) == ()
+    state = core.compute({})
+    assert state is not None
+    return state
+
+
+def events(logs: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    return [(e["event"], e.get("service", ""), e.get("ip")) for e in logs]
+
+
+def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
+    core, allocations, announcements = DaemonCore("n1", time.time), AllocationLog(), AnnouncementLog()
+    first = desired(core, documents({"a": "192.0.2.10", "b": "192.0.2.11"}))
+    with capture_logs() as logs:
+        assert allocations.update(first)
+        announcements.update(first)
+    assert events(logs) == [
+        ("ipAllocated", "default/a", ["192.0.2.10"]),
+        ("ipAllocated", "default/b", ["192.0.2.11"]),
+        ("serviceAnnounced", "default/a", "192.0.2.10"),
+        ("serviceAnnounced", "default/b", "192.0.2.11"),
+    ]
+    with capture_logs() as logs:
+        assert not allocations.update(first)
+        announcements.update(first)
+    assert logs == []
+    # b moves, a goes, c cannot get its address (outside the pool).
+    second = desired(core, documents({"b": "192.0.2.12", "c": "203.0.113.1"}))
+    with capture_logs() as logs:
+        assert allocations.update(second)
+        announcements.update(second)
+    assert events(logs) == [
+        ("ipAllocated", "default/b", ["192.0.2.12"]),
+        ("allocationFailed", "default/c", None),
+        ("serviceDeleted", "default/a", ["192.0.2.10"]),
+        ("serviceAnnounced", "default/b", "192.0.2.12"),
+        ("serviceWithdrawn", "default/b", "192.0.2.11"),
+        ("serviceWithdrawn", "default/a", "192.0.2.10"),
+    ]
+    assert [e["log_level"] for e in logs if e["event"] == "allocationFailed"] == ["warning"]
+
+
+def test_layer2_answers_are_logged_by_service() -> None:
+    core, announcements = DaemonCore("n1", time.time), AnnouncementLog()
+    with capture_logs() as logs:
+        announcements.update(desired(core, documents({"a": "192.0.2.10"}, l2=True)))
+    assert [(e["event"], e["ip"], e["protocol"]) for e in logs] == [
+        ("serviceAnnounced", "192.0.2.10", "layer2")
+    ]
+
+
+@pytest.fixture
+def debug_level() -> Iterator[None]:
+    """Another test may have left an info-level configuration, which drops debug lines before capture."""
+    saved = structlog.get_config()
+    configure("debug")
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("debug_level")
+def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_log, "EACH_LIMIT", 3)
+    core, allocations = DaemonCore("n1", time.time), AllocationLog()
+    many = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
+    with capture_logs() as logs:
+        allocations.update(desired(core, documents({**many, "bad": "203.0.113.1"})))
+    debug = [e for e in logs if e["log_level"] == "debug"]
+    summaries = [e for e in logs if e["event"] == "eventsSummarized"]
+    assert len(debug) == 6
+    by_event = {e["summarized"]: e for e in summaries}
+    assert {k: (e["count"], e["log_level"]) for k, e in by_event.items()} == {
+        "ipAllocated": (5, "info"),
+        "allocationFailed": (1, "warning"),
+    }
+    assert by_event["ipAllocated"]["examples"] == [f"default/s{i}" for i in range(5)]
