@@ -3,15 +3,18 @@
 Part 1 (`--prefixes`, default 100,000): every sender announces the same /32 prefixes of 198.18.0.0/15
 to FRR `bgpd -Z` (no zebra: a fast receiver that installs nothing). For each sender, in a fresh pair of
 namespaces: (a) Established -> all prefixes counted by FRR, (b) sender process start -> all counted,
-(c) the sender's peak RSS (VmHWM). lbd loads its configuration as one Service per prefix (the way a
-MetalLB configuration expresses 100,000 /32s), from a JSON `List` file: parse, reconcile, announce.
+(c) the sender's peak RSS (VmHWM). lbd is the real daemon, `lbd run`, given a directory holding one
+JSON `List` file with one Service per prefix (the way a MetalLB configuration expresses 100,000 /32s)
+plus the BGPPeer, pool and BGPAdvertisement: it loads, reconciles and announces as in production.
 GoBGP has no static routes in its configuration: it gets them through `gobgp mrt inject` after start,
 so only (a) and (c) mean something for it.
 
-Part 2 (`--services`, default 10,000; `--changes`, default 40): lbd announces that many services to
-FRR; then one service at a time is added, and the time from the change to FRR's receipt of the route
-is taken from FRR's update log (microsecond timestamps, same clock). Two figures per change: from the
-desired state reaching the BGP announcer, and from the configuration change (parse + reconcile + BGP).
+Part 2 (`--services`, default 10,000; `--changes`, default 40): `lbd run` announces that many services
+to FRR; then one service at a time is added, as an operator would: a new file in the configuration
+directory and SIGHUP (`systemctl reload lbd`). FRR's update log gives the receipt of the route
+(microsecond timestamps, same clock). Figures per change: SIGHUP -> route at FRR; SIGHUP -> the
+daemon's `ipAllocated` line (reload: read the changed file, validate, reconcile); that line -> FRR
+(BGP announcer, wire, FRR).
 
 Run as root: `.venv/bin/python bench/bench_bgp_scale.py` (see `--help`). The namespaces are removed
 at exit, also on Ctrl-C.
@@ -20,7 +23,6 @@ at exit, also on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import ipaddress
 import json
@@ -28,6 +30,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import struct
 import sys
@@ -43,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from tests.lab import AddressPlan, Lab, Netns, cleanup_stale, wait_for  # noqa: E402
 from tests.lab.frr import Frr  # noqa: E402
 from tests.lab.netns import install_handlers  # noqa: E402
+from tests.lab.proc import Proc  # noqa: E402
 from tests.lab.requirements import require_lab, require_tools  # noqa: E402
 
 RX_ASN, TX_ASN = 64512, 64513
@@ -103,63 +107,30 @@ def rss_peak_mib(pid: int) -> float:
     return 0.0
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def spawn_lbd(p: Pair, config_dir: Path, name: str) -> Proc:
+    """`lbd run` in the sender namespace; its node name is the namespace's (unique restart marker)."""
+    node = p.tx.name
+    p.lab.add_cleanup("bgp state", lambda: shutil.rmtree(Path("/run/lbd/bgp") / node, ignore_errors=True))
+    argv = [sys.executable, "-m", "lbd", "run", "--config", str(config_dir), "--node", node]
+    argv += ["--namespace", "metallb-system", "--socket", str(p.lab.path(f"{name}.sock")), "--metrics", "off"]
+    return p.lab.spawn(p.tx, argv, name=name, env={"PYTHONPATH": str(REPO)}, cwd=REPO)
 
 
-async def driver(config_file: str, status_file: str, command_file: str, keep: bool) -> None:
-    """lbd's sender: load the JSON List, reconcile, announce; then apply queued changes (part 2)."""
-    from lbd.config import parse_objects
-    from lbd.daemon.core import DaemonCore
-    from lbd.metrics import Metrics
-    from lbd.net.bgp_announcer import BgpAnnouncer
+def daemon_events(proc: Proc) -> list[dict[str, Any]]:
+    """The daemon's JSON log lines, with `at` = their timestamp as seconds since the epoch."""
+    events = []
+    for line in proc.text().splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        stamp = datetime.datetime.strptime(event["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        event["at"] = stamp.replace(tzinfo=datetime.UTC).timestamp()
+        events.append(event)
+    return events
 
-    status: dict[str, Any] = {"pid": os.getpid()}
 
-    def report(**items: Any) -> None:
-        status.update(items)
-        tmp = status_file + ".tmp"
-        Path(tmp).write_text(json.dumps(status))
-        os.replace(tmp, status_file)
-
-    docs = json.loads(Path(config_file).read_text())["items"]
-    report(loaded=time.time(), rss_loaded=rss_mib(os.getpid()))
-    core = DaemonCore("bench", time.time)
-    core.offer(parse_objects(docs))
-    if not keep:
-        # Part 1 never changes the configuration: the daemon would not hold the raw documents either.
-        docs.clear()
-    report(parsed=time.time(), rss_parsed=rss_mib(os.getpid()))
-    desired = core.compute({})
-    assert desired is not None and core.config is not None
-    report(reconciled=time.time(), routes=len(desired.bgp[0].routes), rss_reconciled=rss_mib(os.getpid()))
-    state_dir = Path(status_file).with_suffix(".state")
-    announcer = BgpAnnouncer(node="bench", metrics=Metrics(process_metrics=False), state_dir=state_dir)
-    await announcer.apply(core.config, desired)
-    report(applied=time.time(), rss_applied=rss_mib(os.getpid()))
-    changes: list[dict[str, Any]] = []
-    done = 0
-    while True:
-        lines = Path(command_file).read_text().splitlines() if os.path.exists(command_file) else []
-        for line in lines[done:]:
-            index = json.loads(line)["add"]
-            docs.append(service_document(index))
-            changed = time.time()
-            core.offer(parse_objects(docs))
-            desired = core.compute({})
-            assert desired is not None and core.config is not None
-            computed = time.time()
-            await announcer.apply(core.config, desired)
-            applied = time.time()
-            prefix = f"{BASE + index + 1}/32"
-            changes.append({"prefix": prefix, "changed": changed, "computed": computed, "applied": applied})
-            report(changes=changes, applied_change=time.time())
-        done = len(lines)
-        report(rss_peak_mib=rss_peak_mib(os.getpid()))
-        await asyncio.sleep(0.05)
+def write_list(path: Path, docs: list[dict[str, Any]]) -> None:
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
 
 
 # --- the lab --------------------------------------------------------------------------------------
@@ -245,30 +216,16 @@ def measure(p: Pair, count: int, started: float, timeout: float, pid: Callable[[
 
 
 def run_lbd(p: Pair, count: int, timeout: float) -> Result:
-    config = p.lab.artifacts / "lbd-bench.json"
-    config.write_text(
-        json.dumps({"apiVersion": "v1", "kind": "List", "items": lbd_documents(p.rx_ip, count)})
-    )
-    status = p.lab.path("lbd-status.json")
-    commands = p.lab.path("lbd-commands")
+    config_dir = p.lab.artifacts / "lbd-config"
+    config_dir.mkdir()
+    write_list(config_dir / "services.json", lbd_documents(p.rx_ip, count))
     started = time.time()
-    proc = p.lab.spawn(
-        p.tx,
-        [sys.executable, str(Path(__file__).resolve()), "--driver", str(config), str(status), str(commands)],
-        name="lbd",
-        env={"PYTHONPATH": str(REPO)},
-        cwd=REPO,
-    )
+    proc = spawn_lbd(p, config_dir, "lbd")
     result = measure(p, count, started, timeout, lambda: proc.pid)
-    stages = json.loads(status.read_text())
+    at = {e["event"]: e["at"] for e in daemon_events(proc)}
     result.notes = (
-        f"interpreter+imports+JSON read {stages['loaded'] - started:.1f} s, "
-        f"parse {stages['parsed'] - stages['loaded']:.1f} s, "
-        f"reconcile {stages['reconciled'] - stages['parsed']:.1f} s, "
-        f"announcer {stages['applied'] - stages['reconciled']:.1f} s after start; RSS after load "
-        f"{stages['rss_loaded']:.0f}, parse {stages['rss_parsed']:.0f}, "
-        f"reconcile {stages['rss_reconciled']:.0f}, "
-        f"announcer {stages['rss_applied']:.0f} MiB"
+        f"configLoaded {at['configLoaded'] - started:.2f} s, daemonReady {at['daemonReady'] - started:.2f} s"
+        " after start"
     )
     result.sender = "lbd"
     return result
@@ -426,43 +383,36 @@ def receipt_times(log: str) -> dict[str, float]:
 
 def latency(lab: Lab, services: int, changes: int, timeout: float) -> dict[str, Any]:
     p = make_pair(lab)
-    config = lab.artifacts / "lbd-latency.json"
-    config.write_text(
-        json.dumps({"apiVersion": "v1", "kind": "List", "items": lbd_documents(p.rx_ip, services)})
-    )
-    status, commands = lab.path("lat-status.json"), lab.path("lat-commands")
-    proc = lab.spawn(
-        p.tx,
-        [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--driver",
-            str(config),
-            str(status),
-            str(commands),
-            "keep",
-        ],
-        name="lbd-latency",
-        env={"PYTHONPATH": str(REPO)},
-        cwd=REPO,
-    )
+    config_dir = lab.artifacts / "lbd-latency"
+    config_dir.mkdir()
+    write_list(config_dir / "services.json", lbd_documents(p.rx_ip, services))
+    proc = spawn_lbd(p, config_dir, "lbd-latency")
     measure(p, services, time.time(), timeout, lambda: proc.pid)
     p.receiver.vtysh("debug bgp updates in")
+    signalled: dict[str, float] = {}
     for i in range(changes):
-        with commands.open("a") as out:
-            out.write(json.dumps({"add": services + i}) + "\n")
-        prefix = f"{BASE + services + i + 1}/32"
+        index = services + i
+        # Written aside and renamed: the daemon never reads half a file (it ignores other suffixes).
+        staged = config_dir / f"svc-{index}.json.part"
+        staged.write_text(json.dumps(service_document(index)))
+        staged.rename(config_dir / f"svc-{index}.json")
+        signalled[f"default/s{index}"] = time.time()
+        proc.signal(signal.SIGHUP)
+        prefix = f"{BASE + index + 1}/32"
         wait_for(lambda prefix=prefix: prefix in p.receiver.routes(), 30, 0.02, f"{prefix} at FRR")
         time.sleep(0.1)
     received = receipt_times(p.receiver.procs["bgpd"].text())
-    rows = json.loads(status.read_text())["changes"]
-    seen = [r for r in rows if r["prefix"] in received]
+    allocated = {e["service"]: e["at"] for e in daemon_events(proc) if e["event"] == "ipAllocated"}
+    rows = []
+    for key, sent in signalled.items():
+        prefix = f"{BASE + int(key.split('/s')[1]) + 1}/32"
+        if prefix in received and key in allocated:
+            rows.append((sent, allocated[key], received[prefix]))
     return {
-        "samples": len(seen),
-        "full": [received[r["prefix"]] - r["changed"] for r in seen],
-        "bgp": [received[r["prefix"]] - r["computed"] for r in seen],
-        "apply": [r["applied"] - r["computed"] for r in seen],
-        "wire": [received[r["prefix"]] - r["applied"] for r in seen],
+        "samples": len(rows),
+        "full": [frr - sent for sent, _, frr in rows],
+        "reload": [computed - sent for sent, computed, _ in rows],
+        "bgp": [frr - computed for _, computed, frr in rows],
     }
 
 
@@ -522,10 +472,9 @@ def main() -> int:
         finally:
             lab.teardown()
         for key, label in (
-            ("apply", "desired state -> UPDATE written by lbd"),
-            ("wire", "UPDATE written -> FRR logs it"),
-            ("bgp", "desired state -> FRR"),
-            ("full", "config change -> FRR"),
+            ("reload", "SIGHUP -> ipAllocated logged (read new file, validate, reconcile)"),
+            ("bgp", "ipAllocated logged -> FRR logs the route"),
+            ("full", "new file + SIGHUP -> route at FRR"),
         ):
             p50, p99 = percentiles(lat[key])
             print(
@@ -537,7 +486,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--driver":
-        asyncio.run(driver(*sys.argv[2:5], keep=sys.argv[5:6] == ["keep"]))
-    else:
-        sys.exit(main())
+    sys.exit(main())
