@@ -51,6 +51,14 @@ def established_session(routes: list[Route]) -> Session:
     return s
 
 
+def drain(s: Session) -> list[tuple[int, bytes]]:
+    """Everything the session has to send (a large burst comes in several calls)."""
+    out = s.data_to_send()
+    while s.more_to_send:
+        out += s.data_to_send()
+    return out
+
+
 def main() -> None:
     n = 100_000
     nets = prefixes(n)
@@ -70,7 +78,7 @@ def main() -> None:
     t_decode = best_of(3, decode_all)
     print(f"decode of those UPDATEs: best of 3: {t_decode * 1000:.1f} ms")
 
-    t_full = best_of(3, lambda: established_session(routes).data_to_send())
+    t_full = best_of(3, lambda: drain(established_session(routes)))
     print(
         f"session: Established with {n} routes queued -> all UPDATEs ready: best of 3 {t_full * 1000:.1f} ms"
     )
@@ -78,14 +86,14 @@ def main() -> None:
     # Incremental change with 10,000 routes installed.
     base = routes[:10_000]
     s = established_session(base)
-    s.data_to_send()
+    drain(s)
     toggle = [Route(nets[5], communities=(1,)), Route(nets[5], communities=(0xFDE80064,))]
     state = {"i": 0}
 
     def change_one() -> None:
         state["i"] += 1
         s.change_routes(0.0, announce=[toggle[state["i"] % 2]])
-        s.data_to_send()
+        drain(s)
 
     t_change = median_of(200, change_one)
     print(f"change_routes: one route changed among 10,000: median {t_change * 1e6:.1f} us")
@@ -97,7 +105,7 @@ def main() -> None:
     def replace_one() -> None:
         state["i"] += 1
         s.set_routes(0.0, tables[state["i"] % 2])
-        s.data_to_send()
+        drain(s)
 
     t_replace = median_of(50, replace_one)
     print(f"set_routes: same 10,000 Route objects with one replaced: median {t_replace * 1000:.2f} ms")
@@ -107,7 +115,7 @@ def main() -> None:
         fresh = [Route(r.prefix, r.communities) for r in tables[state["i"] % 2]]
         t0 = time.perf_counter()
         s.set_routes(0.0, fresh)
-        s.data_to_send()
+        drain(s)
         rebuilt.append(time.perf_counter() - t0)
 
     rebuilt: list[float] = []

@@ -8,7 +8,7 @@ global (and, on a shared link, link-local, RFC 2545 §3) next hop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
@@ -33,7 +33,7 @@ from bgp.attributes import (
 from bgp.codec import CodecContext, frame
 from bgp.families import IPV4_UNICAST, Family, Prefix
 from bgp.messages import HEADER_LEN, MAX_MESSAGE_LEN, MessageType
-from bgp.route import Route
+from bgp.route import Route, RouteAttributes, key_nlri, key_version, prefix_key
 
 # RFC 4271 §5.1.5 requires LOCAL_PREF towards internal peers; this is the value when a route has none
 # (the common default of FRR, BIRD and GoBGP).
@@ -57,23 +57,18 @@ class PathPolicy:
     next_hops_v6: tuple[IPv6Address, ...]
 
 
-GroupKey = tuple[int, tuple[int, ...], tuple[tuple[int, int, int], ...], int | None]
-
 # Room for COMMUNITIES and LARGE_COMMUNITY values in one UPDATE: everything else we send (ORIGIN, AS_PATH
 # with AS4_PATH, NEXT_HOP, LOCAL_PREF, the MP_REACH_NLRI header with two IPv6 next hops, two attribute
 # headers) takes under 128 octets, and one prefix of up to 17 octets must still fit.
 COMMUNITY_ROOM = _BUDGET - 128 - 17
 
 
-def attributes_fit(route: Route) -> bool:
-    """Whether the route's communities leave room for its prefix in a 4096-octet UPDATE (RFC 4271 §4)."""
-    if 4 * len(route.communities) + 12 * len(route.large_communities) <= COMMUNITY_ROOM:
+def attributes_fit(attributes: RouteAttributes) -> bool:
+    """Whether the communities leave room for a prefix in a 4096-octet UPDATE (RFC 4271 §4)."""
+    communities, large = attributes.communities, attributes.large_communities
+    if 4 * len(communities) + 12 * len(large) <= COMMUNITY_ROOM:
         return True  # the common case, without building sets
-    return 4 * len(set(route.communities)) + 12 * len(set(route.large_communities)) <= COMMUNITY_ROOM
-
-
-def _group_key(route: Route) -> GroupKey:
-    return (route.prefix.version, route.communities, route.large_communities, route.local_pref)
+    return 4 * len(set(communities)) + 12 * len(set(large)) <= COMMUNITY_ROOM
 
 
 def _as_path(policy: PathPolicy, ctx: CodecContext) -> bytes:
@@ -95,9 +90,10 @@ def _as_path(policy: PathPolicy, ctx: CodecContext) -> bytes:
     return path
 
 
-def _attributes(key: GroupKey, policy: PathPolicy, ctx: CodecContext) -> tuple[bytes, bytes]:
+def _attributes(attributes: RouteAttributes, policy: PathPolicy, ctx: CodecContext) -> tuple[bytes, bytes]:
     """Attributes before and after MP_REACH_NLRI, in type-code order (RFC 4271 §5 recommends it)."""
-    version, communities, large, local_pref = key
+    version, communities = attributes.version, attributes.communities
+    large, local_pref = attributes.large_communities, attributes.local_pref
     head = frame_attribute(TRANSITIVE, ORIGIN, bytes((ORIGIN_IGP,))) + _as_path(policy, ctx)
     if version == 4 and policy.next_hop_v4 is not None:
         head += frame_attribute(TRANSITIVE, NEXT_HOP, policy.next_hop_v4.packed)
@@ -123,25 +119,18 @@ def _attributes(key: GroupKey, policy: PathPolicy, ctx: CodecContext) -> tuple[b
     return head, tail
 
 
-def _prefix_bytes(prefix: Prefix) -> bytes:
-    plen = prefix.prefixlen
-    return bytes((plen,)) + prefix.network_address.packed[: (plen + 7) >> 3]
-
-
-def _chunks(items: Iterable[bytes], budget: int) -> list[bytes]:
-    """Concatenate encoded prefixes into runs of at most `budget` octets."""
-    out: list[bytes] = []
+def _chunks(items: Iterable[bytes], budget: int) -> Iterator[bytes]:
+    """Concatenate encoded prefixes into runs of at most `budget` octets (lazily: one run per step)."""
     run: list[bytes] = []
     size = 0
     for item in items:
         if size + len(item) > budget:
-            out.append(b"".join(run))
+            yield b"".join(run)
             run, size = [], 0
         run.append(item)
         size += len(item)
     if run:
-        out.append(b"".join(run))
-    return out
+        yield b"".join(run)
 
 
 def _update(withdrawn: bytes, attrs: bytes, nlri: bytes) -> bytes:
@@ -166,33 +155,44 @@ def _mp_reach_head(next_hops: tuple[IPv6Address, ...], nlri_len: int) -> bytes:
 
 def pack_updates(routes: Iterable[Route], ctx: CodecContext, policy: PathPolicy) -> list[bytes]:
     """UPDATE messages announcing `routes`; the caller has checked each family has a next hop."""
-    groups: dict[GroupKey, list[Prefix]] = {}
+    groups: dict[RouteAttributes, list[int]] = {}
     for route in routes:
-        groups.setdefault(_group_key(route), []).append(route.prefix)
-    out: list[bytes] = []
-    for key, prefixes in groups.items():
-        head, tail = _attributes(key, policy, ctx)
-        encoded = map(_prefix_bytes, prefixes)
-        if key[0] == 4:
+        groups.setdefault(route.attributes, []).append(route.key)
+    return list(iter_updates(groups, ctx, policy))
+
+
+def iter_updates(
+    groups: dict[RouteAttributes, list[int]], ctx: CodecContext, policy: PathPolicy
+) -> Iterator[bytes]:
+    """The UPDATEs of `pack_updates` for prefix keys grouped by attributes, one at a time, so that a
+    caller can spread a large table over several turns of its event loop."""
+    for attributes, keys in groups.items():
+        head, tail = _attributes(attributes, policy, ctx)
+        encoded = map(key_nlri, keys)
+        if attributes.version == 4:
             attrs = head + tail
-            out.extend(_update(b"", attrs, nlri) for nlri in _chunks(encoded, _BUDGET - len(attrs)))
+            for nlri in _chunks(encoded, _BUDGET - len(attrs)):
+                yield _update(b"", attrs, nlri)
         else:
             nh = policy.next_hops_v6
             budget = _BUDGET - len(head) - len(tail) - len(_mp_reach_head(nh, 0))
-            out.extend(
-                _update(b"", head + _mp_reach_head(nh, len(nlri)) + nlri + tail, b"")
-                for nlri in _chunks(encoded, budget)
-            )
-    return out
+            for nlri in _chunks(encoded, budget):
+                yield _update(b"", head + _mp_reach_head(nh, len(nlri)) + nlri + tail, b"")
 
 
 def pack_withdrawals(prefixes: Iterable[Prefix]) -> list[bytes]:
     """UPDATE messages withdrawing `prefixes`: IPv4 in Withdrawn Routes, IPv6 in MP_UNREACH_NLRI."""
+    return list(iter_withdrawals(map(prefix_key, prefixes)))
+
+
+def iter_withdrawals(keys: Iterable[int]) -> Iterator[bytes]:
+    """`pack_withdrawals` for prefix keys, one UPDATE at a time."""
     v4: list[bytes] = []
     v6: list[bytes] = []
-    for p in prefixes:
-        (v4 if p.version == 4 else v6).append(_prefix_bytes(p))
-    out = [_update(w, b"", b"") for w in _chunks(v4, _BUDGET)]
+    for key in keys:
+        (v4 if key_version(key) == 4 else v6).append(key_nlri(key))
+    for w in _chunks(v4, _BUDGET):
+        yield _update(w, b"", b"")
     # MP_UNREACH_NLRI: flags, type, 2-octet length, AFI 2, SAFI 1 (RFC 4760 §4).
     for w in _chunks(v6, _BUDGET - 7):
         attr = (
@@ -200,8 +200,7 @@ def pack_withdrawals(prefixes: Iterable[Prefix]) -> list[bytes]:
             + (3 + len(w)).to_bytes(2, "big")
             + b"\x00\x02\x01"
         )
-        out.append(_update(b"", attr + w, b""))
-    return out
+        yield _update(b"", attr + w, b"")
 
 
 def end_of_rib(family: Family) -> bytes:

@@ -1,119 +1,130 @@
-"""Adj-RIB-Out: what we want the peer to have and what it has, with O(changed) diffing (RFC 4271 §3.2)."""
+"""Adj-RIB-Out: what we want the peer to have and what it has, with O(changed) diffing (RFC 4271 §3.2).
+
+One table, not two: `desired` maps each prefix key (`bgp.route.prefix_key`) to its shared
+`RouteAttributes`, and what the peer holds is described relative to it. After the table went out in
+full the peer holds `desired`, except the prefixes in `_changed` (edited since, mapped to what the peer
+still holds, None for nothing) and in `_unsent` (withheld: family not negotiated, no next hop). Before
+that (`_full`) the peer holds nothing. So 100,000 routes cost one dictionary of shared objects, and a
+change costs one entry until it has been sent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bgp.families import Prefix
-from bgp.route import Route
+from bgp.route import Route, RouteAttributes
+
+# Routes to announce, grouped by their (shared) attributes: each group's attributes are encoded once.
+Groups = dict[RouteAttributes, list[int]]
 
 
 class AdjRibOut:
-    """`desired` is the configuration's view; `sent` what the peer holds from us on the current session.
-
-    Every prefix whose desired route may differ from the sent one is in `_dirty`; `take_changes` settles
-    exactly those, so one changed service among 10,000 costs a lookup, not a table scan. After a session
-    comes up (`session_down`) everything is due, which `take_changes` handles without per-prefix work.
-    """
+    __slots__ = ("_changed", "_full", "_unsent", "desired")
 
     def __init__(self) -> None:
-        self.desired: dict[Prefix, Route] = {}
-        self.sent: dict[Prefix, Route] = {}
-        self._dirty: set[Prefix] = set()
-        # True until the table has been sent in full on the current session (and before any session).
+        self.desired: dict[int, RouteAttributes] = {}
+        self._changed: dict[int, RouteAttributes | None] = {}
+        self._unsent: set[int] = set()
+        # True until the table has been taken in full on the current session (and before any session).
         self._full = True
-        # The last table given to `replace`, in order: a caller passing the same Route objects again
-        # (with a few replaced) is diffed by identity, without hashing every prefix.
-        self._last: list[Route] = []
+
+    def held(self, key: int) -> RouteAttributes | None:
+        """What the peer holds for `key` (None: nothing)."""
+        if self._full:
+            return None
+        if key in self._changed:
+            return self._changed[key]
+        if key in self._unsent:
+            return None
+        return self.desired.get(key)
 
     def replace(self, routes: Iterable[Route]) -> None:
-        """Make `routes` (one per prefix) the whole desired table; only entries that differ become dirty."""
-        table = list(routes)
-        if self._full:
-            # Everything goes out when the session comes up anyway: no per-prefix diff needed.
-            self.desired = {r.prefix: r for r in table}
-            self._last = table if len(self.desired) == len(table) else []
-            return
-        last = self._last
-        if len(table) == len(last):
-            moved = [i for i, (new, old) in enumerate(zip(table, last, strict=True)) if new is not old]
-            if all(table[i].prefix is last[i].prefix or table[i].prefix == last[i].prefix for i in moved):
-                # Same prefixes in the same order: compare the attribute tuples only (C-level, cheap).
-                for i in moved:
-                    fresh, prior = table[i], last[i]
-                    if (
-                        fresh.communities != prior.communities
-                        or fresh.large_communities != prior.large_communities
-                        or fresh.local_pref != prior.local_pref
-                    ):
-                        self.desired[fresh.prefix] = fresh
-                        self._dirty.add(fresh.prefix)
-                self._last = table
-                return
-        new = {r.prefix: r for r in table}
-        old = self.desired
-        added = 0
-        for prefix, route in new.items():
-            have = old.get(prefix)
-            if have is None:
-                added += 1
-                self._dirty.add(prefix)
-            elif have is not route and have != route:
-                self._dirty.add(prefix)
-        if len(new) - added < len(old):
-            # Some old prefixes are gone; only then is the key-set difference worth computing.
-            self._dirty.update(old.keys() - new.keys())
+        """Make `routes` (one per prefix) the whole desired table; only entries that differ are due."""
+        new = {r.key: r.attributes for r in routes}
+        if not self._full:
+            old = self.desired
+            changed = self._changed
+            kept = 0
+            for key, attributes in new.items():
+                have = old.get(key)
+                if have is not None:
+                    kept += 1
+                # Interned attributes: identity is equality.
+                if have is not attributes and key not in changed:
+                    changed[key] = None if key in self._unsent else have
+            if kept < len(old):
+                # Some old prefixes are gone; only then is the key-set difference worth computing.
+                for key in old.keys() - new.keys():
+                    if key not in changed:
+                        changed[key] = None if key in self._unsent else old[key]
         self.desired = new
-        self._last = table if len(new) == len(table) else []
 
-    def change(self, announce: Iterable[Route] = (), withdraw: Iterable[Prefix] = ()) -> None:
-        """Incremental edit of the desired table."""
-        self._last = []
+    def change(self, announce: Iterable[Route] = (), withdraw: Iterable[int] = ()) -> None:
+        """Incremental edit of the desired table (`withdraw` holds prefix keys)."""
+        desired, changed, full = self.desired, self._changed, self._full
         for route in announce:
-            if self.desired.get(route.prefix) != route:
-                self.desired[route.prefix] = route
-                self._dirty.add(route.prefix)
-        for prefix in withdraw:
-            if self.desired.pop(prefix, None) is not None:
-                self._dirty.add(prefix)
+            key, attributes = route.key, route.attributes
+            have = desired.get(key)
+            if have is not attributes:
+                if not full and key not in changed:
+                    changed[key] = None if key in self._unsent else have
+                desired[key] = attributes
+        for key in withdraw:
+            have = desired.pop(key, None)
+            if have is not None and not full and key not in changed:
+                changed[key] = None if key in self._unsent else have
 
     def session_down(self) -> None:
         """The peer forgot everything we sent: everything desired must be sent again."""
-        self.sent = {}
-        self._dirty = set()
+        self._changed = {}
+        self._unsent = set()
         self._full = True
 
     def pending(self) -> bool:
-        return self._full or bool(self._dirty)
+        return self._full or bool(self._changed)
 
-    def take_changes(self) -> tuple[list[Route], list[Prefix]]:
-        """Routes to announce and prefixes to withdraw so the peer matches `desired`; the caller sends
-        them (or reports them unsendable) and records the outcome with `mark_sent`/`mark_withdrawn`."""
+    def take_changes(self) -> tuple[Groups, list[int]]:
+        """Routes to announce (grouped by attributes) and prefix keys to withdraw so that the peer
+        matches `desired`. Taking them commits them: the caller sends them in order, and reports the
+        groups it could not send with `withhold`."""
+        groups: Groups = {}
         if self._full:
             self._full = False
-            self._dirty = set()
-            return list(self.desired.values()), []
-        announce: list[Route] = []
-        withdraw: list[Prefix] = []
-        for prefix in self._dirty:
-            want = self.desired.get(prefix)
-            have = self.sent.get(prefix)
+            for key, attributes in self.desired.items():
+                if attributes in groups:
+                    groups[attributes].append(key)
+                else:
+                    groups[attributes] = [key]
+            return groups, []
+        desired, unsent = self.desired, self._unsent
+        withdraw: list[int] = []
+        for key, have in self._changed.items():
+            want = desired.get(key)
+            unsent.discard(key)
             if want is None:
                 if have is not None:
-                    withdraw.append(prefix)
-            elif want != have:
-                announce.append(want)
-        self._dirty = set()
-        return announce, withdraw
+                    withdraw.append(key)
+            elif want is not have:
+                groups.setdefault(want, []).append(key)
+        self._changed = {}
+        return groups, withdraw
 
-    def mark_sent(self, routes: list[Route]) -> None:
-        if not self.sent and len(routes) == len(self.desired):
-            # The whole table went out after a session came up: copy without re-hashing each prefix.
-            self.sent = dict(self.desired)
-            return
-        for r in routes:
-            self.sent[r.prefix] = r
+    def withhold(self, keys: Iterable[int]) -> None:
+        """Taken routes that were not sent: the peer holds nothing for them."""
+        self._unsent.update(keys)
 
-    def mark_withdrawn(self, prefixes: Iterable[Prefix]) -> None:
-        for p in prefixes:
-            self.sent.pop(p, None)
+    def sent_count(self) -> int:
+        """How many prefixes the peer holds from us."""
+        if self._full:
+            return 0
+        desired, changed = self.desired, self._changed
+        overlaid = {k for k in self._unsent if k in desired} | {k for k in changed if k in desired}
+        return len(desired) - len(overlaid) + sum(1 for have in changed.values() if have is not None)
+
+    def sent(self) -> dict[int, RouteAttributes]:
+        """What the peer holds, as a new dictionary (O(table): for views and tests)."""
+        if self._full:
+            return {}
+        out = {k: a for k, a in self.desired.items() if k not in self._unsent and k not in self._changed}
+        out.update((k, a) for k, a in self._changed.items() if a is not None)
+        return out

@@ -9,9 +9,10 @@ into UPDATEs (`bgp.packing`). See docs/bgp-engine.md for the adapter contract.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
+from itertools import chain
 
 from bgp.attributes import Handling
 from bgp.codec import CodecContext, Inbound, MessageReader, UpdateResult, encode
@@ -31,13 +32,18 @@ from bgp.events import (
     RoutesNotSent,
     StateChanged,
 )
-from bgp.families import IPV4_UNICAST, IPV6_UNICAST, Address, Family, Prefix, family_of
+from bgp.families import IPV4_UNICAST, IPV6_UNICAST, Address, Family, Prefix
 from bgp.fsm import FSM_SUBCODE, Action, Input, State, Transition, transition
 from bgp.messages import Keepalive, Message, Notification, Open, RouteRefresh
 from bgp.negotiation import local_open, path_policy, plain, validate_open
-from bgp.packing import COMMUNITY_ROOM, PathPolicy, attributes_fit, end_of_rib, pack_updates, pack_withdrawals
-from bgp.ribout import AdjRibOut
-from bgp.route import Route
+from bgp.packing import PathPolicy, attributes_fit, end_of_rib, iter_updates, iter_withdrawals
+from bgp.ribout import AdjRibOut, Groups
+from bgp.route import Route, key_prefix, prefix_key
+
+# How many octets of a large burst of UPDATEs `data_to_send` produces per call (about 6,500 /32
+# prefixes, a few milliseconds of packing): an adapter yields to its event loop between calls, so a
+# 100,000-route table never holds up the other sessions (a BFD Down, a Cease) for long.
+BURST_OCTETS = 32 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,8 @@ class Session:
         self._stop_message = ""
         self._reported = State.IDLE
         self._rib = AdjRibOut()
+        # UPDATEs committed to the established connection but not yet produced (see data_to_send).
+        self._burst: Iterator[bytes] | None = None
         self._established: _Conn | None = None
         self._policy: PathPolicy | None = None
         self._restarting = config.graceful_restart.enabled and config.graceful_restart.restarting
@@ -119,7 +127,7 @@ class Session:
 
     @property
     def counters(self) -> MessageCounters:
-        self._counts["prefixes_announced"] = len(self._rib.sent)
+        self._counts["prefixes_announced"] = self._rib.sent_count()
         return MessageCounters(**self._counts)
 
     @property
@@ -128,8 +136,13 @@ class Session:
 
     @property
     def advertised(self) -> dict[Prefix, Route]:
-        """Adj-RIB-Out as the peer holds it (a copy)."""
-        return dict(self._rib.sent)
+        """Adj-RIB-Out as the peer holds it (a copy, built on request)."""
+        return {key_prefix(k): Route.from_key(k, a) for k, a in self._rib.sent().items()}
+
+    @property
+    def more_to_send(self) -> bool:
+        """A burst of UPDATEs is being produced: call `data_to_send` again (after yielding to the loop)."""
+        return self._burst is not None
 
     def backoff(self) -> float:
         """The current retry delay: connect_retry doubled per consecutive failure, capped."""
@@ -236,6 +249,10 @@ class Session:
         return min(present) if present else None
 
     def data_to_send(self) -> list[tuple[int, bytes]]:
+        """Bytes to send, in order. A large table goes out in bursts of about BURST_OCTETS per call;
+        `more_to_send` says whether another call has more."""
+        if self._burst is not None:
+            self._produce()
         out, self._out = self._out, []
         return out
 
@@ -251,7 +268,7 @@ class Session:
         self, now: float, announce: Iterable[Route] = (), withdraw: Iterable[Prefix] = ()
     ) -> None:
         """Add/replace and remove single routes: O(changed) for callers that track changes themselves."""
-        self._rib.change(announce, withdraw)
+        self._rib.change(announce, map(prefix_key, withdraw))
         self._flush(now)
 
     def request_refresh(self, now: float, family: Family = IPV4_UNICAST) -> None:
@@ -373,6 +390,7 @@ class Session:
         if conn is self._established:
             self._established = None
             self._policy = None
+            self._burst = None  # the rest of a burst dies with its connection
             self._rib.session_down()
             gr = conn.negotiated.peer_graceful_restart if conn.negotiated else None
             if gr is not None and event is Input.TCP_FAILS:
@@ -407,12 +425,27 @@ class Session:
         }[type(msg).__name__]
         self._counts[f"{kind}_{direction}"] += 1
 
-    def _send_update(self, now: float, conn: _Conn, data: bytes) -> None:
-        """An UPDATE packed elsewhere; RFC 4271 §8.2.2: sending one restarts the KeepaliveTimer."""
-        self._out.append((conn.conn_id, data))
-        self._counts["updates_sent"] += 1
+    def _queue_updates(self, now: float, conn: _Conn, updates: Iterator[bytes]) -> None:
+        """UPDATEs for the established connection, produced lazily by `data_to_send` after everything
+        queued before them. RFC 4271 §8.2.2: sending an UPDATE restarts the KeepaliveTimer (here when
+        they are queued: a burst takes a fraction of a second, a keepalive interval at least one)."""
+        self._burst = updates if self._burst is None else chain(self._burst, updates)
         if conn.keepalive_time:
             conn.keepalive_deadline = now + conn.keepalive_time
+
+    def _produce(self) -> None:
+        conn, burst = self._established, self._burst
+        assert conn is not None and burst is not None  # a burst exists only while Established
+        out, budget, produced = self._out, BURST_OCTETS, 0
+        for data in burst:
+            out.append((conn.conn_id, data))
+            produced += 1
+            budget -= len(data)
+            if budget <= 0:
+                break
+        else:
+            self._burst = None
+        self._counts["updates_sent"] += produced
 
     def _notify(self, conn: _Conn, notification: Notification, reason: str) -> None:
         self._send(conn, notification)
@@ -511,14 +544,15 @@ class Session:
         self._flush(now)
         # RFC 4724 §2: End-of-RIB after the initial update of each family; sent whether or not graceful
         # restart was negotiated (RFC 4724 §4: harmless to a peer that does not know it).
-        for family in sorted(conn.negotiated.families):
-            self._send_update(now, conn, end_of_rib(family))
+        eors = [end_of_rib(family) for family in sorted(conn.negotiated.families)]
+        self._queue_updates(now, conn, iter(eors))
         self._restarting = False
 
-    def _sendable(self, routes: list[Route]) -> list[Route]:
-        """Routes this session can announce; the others are reported once per flush with the reason.
+    def _sendable(self, groups: Groups) -> None:
+        """Drop from `groups` what this session cannot announce, reported once per flush with the reason.
 
-        Families and next hops are fixed for the life of a session, so a route that was sendable stays so.
+        Families and next hops are fixed for the life of a session, and sendability depends only on a
+        group's attributes (IP version, community sizes): checked once per group, not per route.
         """
         conn, policy = self._established, self._policy
         assert conn is not None and conn.negotiated is not None and policy is not None
@@ -533,34 +567,26 @@ class Session:
             blocked[6] = "address family IPv6 unicast not negotiated with the peer"
         elif not policy.next_hops_v6:
             blocked[6] = "no usable global IPv6 next hop (set next_hop_v6)"
-        ok: list[Route] = []
-        withheld: dict[str, list[Prefix]] = {}
-        room = COMMUNITY_ROOM
-        for r in routes:
-            reason = blocked[r.prefix.version]
-            # Inline size test first: attributes_fit (with deduplication) only for the rare large sets.
-            if reason is None and 4 * len(r.communities) + 12 * len(r.large_communities) > room:
-                reason = None if attributes_fit(r) else "communities do not fit in a 4096-octet UPDATE"
-            if reason is None:
-                ok.append(r)
-            else:
-                withheld.setdefault(reason, []).append(r.prefix)
-        for reason, prefixes in withheld.items():
-            self._events.append(RoutesNotSent(tuple(prefixes), reason))
-        return ok
+        withheld: dict[str, list[int]] = {}
+        for attributes in list(groups):
+            reason = blocked[attributes.version]
+            if reason is None and not attributes_fit(attributes):
+                reason = "communities do not fit in a 4096-octet UPDATE"
+            if reason is not None:
+                withheld.setdefault(reason, []).extend(groups.pop(attributes))
+        for reason, keys in withheld.items():
+            self._rib.withhold(keys)
+            self._events.append(RoutesNotSent(tuple(map(key_prefix, keys)), reason))
 
     def _flush(self, now: float) -> None:
         conn = self._established
         if conn is None or self._policy is None or not self._rib.pending():
             return
-        announce, withdraw = self._rib.take_changes()
-        sendable = self._sendable(announce)
-        for data in pack_withdrawals(withdraw):
-            self._send_update(now, conn, data)
-        self._rib.mark_withdrawn(withdraw)
-        for data in pack_updates(sendable, conn.ctx, self._policy):
-            self._send_update(now, conn, data)
-        self._rib.mark_sent(sendable)
+        groups, withdraw = self._rib.take_changes()
+        self._sendable(groups)
+        if withdraw or groups:
+            updates = iter_updates(groups, conn.ctx, self._policy)
+            self._queue_updates(now, conn, chain(iter_withdrawals(withdraw), updates))
 
     def _answer_refresh(self, now: float, msg: RouteRefresh) -> None:
         conn = self._established
@@ -572,9 +598,12 @@ class Session:
             return
         self._events.append(RouteRefreshRequested(msg.afi, msg.safi))
         # RFC 2918 §4: re-send the Adj-RIB-Out of that family.
-        routes = [r for r in self._rib.sent.values() if family_of(r.prefix) == family]
-        for data in pack_updates(routes, conn.ctx, self._policy):
-            self._send_update(now, conn, data)
+        version = 4 if family == IPV4_UNICAST else 6
+        groups: Groups = {}
+        for key, attributes in self._rib.sent().items():
+            if attributes.version == version:
+                groups.setdefault(attributes, []).append(key)
+        self._queue_updates(now, conn, iter_updates(groups, conn.ctx, self._policy))
 
 
 def parse_address(text: str) -> Address:

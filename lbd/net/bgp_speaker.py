@@ -3,7 +3,8 @@
 Theory of operation. `PeerDriver` owns a `bgp.Session` and feeds it everything with the loop's
 monotonic `now`: bytes from its streams, connections made and lost, the single timer the session asks
 for (`get_timer`, re-armed with `loop.call_at` after every input). After every input it *pumps*: writes
-`data_to_send()` to the right stream, then drains `next_event()`: `ConnectRequested` starts a dial
+`data_to_send()` to the right stream (a large table comes a slice per pump, the next pump scheduled
+with `call_soon` while `more_to_send`), then drains `next_event()`: `ConnectRequested` starts a dial
 (the session decides when and how often: ConnectRetry, backoff), `CloseConnection` closes one stream
 (collision loser, NOTIFICATION sent, hold timer expired), state changes go to the owner's hooks.
 Inbound connections come from the shared `Listener`, which hands each one to the driver of its remote
@@ -62,6 +63,8 @@ class PeerDriver:
         self._closing: dict[int, BgpStream] = {}
         self._dials: dict[int, asyncio.Task[None]] = {}
         self._timer: asyncio.TimerHandle | None = None
+        # The next slice of a large UPDATE burst, scheduled after the loop's other ready callbacks.
+        self._more: asyncio.Handle | None = None
         self._ids = itertools.count(1)
         self.bfd_blocked = False
         self.stopped = False
@@ -178,6 +181,14 @@ class PeerDriver:
                     stream.close()
             self._on_event(self, event)
         self._rearm()
+        if self.session.more_to_send and self._more is None:
+            # A big table is produced a slice per turn of the loop: a BFD Down or a Cease for another
+            # session waits for one slice (a few ms), not for the whole table.
+            self._more = asyncio.get_running_loop().call_soon(self._continue)
+
+    def _continue(self) -> None:
+        self._more = None
+        self._pump()
 
     def _rearm(self) -> None:
         deadline = self.session.get_timer()
@@ -207,6 +218,9 @@ class PeerDriver:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._more is not None:
+            self._more.cancel()
+            self._more = None
 
 
 ConfigFactory = Callable[[PeerSettings, bool], Awaitable[SessionConfig]]
