@@ -1,10 +1,10 @@
 """What the announcer last gave each session, so a new desired state costs O(changes) on the session.
 
-The reconcile core returns a fresh `BGPRoute` for every prefix on every pass. Converting all of them to
-engine `Route`s and letting the session diff its whole Adj-RIB-Out costs tens of milliseconds at 10,000
-services (hashing `ipaddress` networks is Python code). `RouteDiff` keys each prefix by plain integers,
-compares only the attributes the UPDATE carries, converts just the routes that changed, and reports
-the prefixes that went away.
+The reconcile core lists each peer's routes sorted by `BGPRoute.key` and keeps the same `BGPRoute`
+object for a prefix while nothing about it changes. `RouteDiff` therefore remembers only the sequence
+it was last given (the very tuple the desired state holds, so nothing per route) and walks the new one
+beside it: an identical object costs one identity check, only changed routes are converted to engine
+`Route`s, and prefixes left behind are withdrawn.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from bgp.families import Prefix
 from bgp.route import Route
 from lbd.reconcile import BGPRoute
-
-_Key = tuple[int, int, int]
 
 
 def route_of(route: BGPRoute) -> Route:
@@ -30,52 +28,43 @@ def route_of(route: BGPRoute) -> Route:
     )
 
 
-def _key(prefix: Prefix) -> _Key:
-    return (prefix.version, int(prefix.network_address), prefix.prefixlen)
-
-
 class RouteDiff:
     """The routes one session was last given."""
 
     __slots__ = ("_given",)
 
     def __init__(self) -> None:
-        self._given: dict[_Key, tuple[BGPRoute, Route]] = {}
+        self._given: tuple[BGPRoute, ...] = ()
 
     def full(self, routes: Iterable[BGPRoute]) -> list[Route]:
         """Forget the past: every route, converted (for a session that starts empty)."""
-        self._given = {_key(r.prefix): (r, route_of(r)) for r in routes}
-        return [converted for _, converted in self._given.values()]
+        self._given = tuple(routes)
+        return [route_of(r) for r in self._given]
 
     def update(self, routes: Sequence[BGPRoute]) -> tuple[list[Route], list[Prefix]]:
-        """Routes to announce (new or with changed attributes) and prefixes to withdraw.
-
-        The table is edited in place: an unchanged route allocates nothing that outlives the call, so
-        a pass over 10,000 routes leaves no garbage for the collector's older generations."""
-        given = self._given
-        before = len(given)
+        """Routes to announce (new or with changed attributes) and prefixes to withdraw. `routes` are
+        in `BGPRoute.key` order, as `PeerRoutes.routes` lists them; the services behind a route do not
+        matter."""
+        old = self._given
         announce: list[Route] = []
-        kept = 0
-        for route in routes:
-            prefix = route.prefix  # the key inline: a call per route is measurable here
-            key = (prefix.version, int(prefix.network_address), prefix.prefixlen)
-            have = given.get(key)
-            if have is not None:
-                kept += 1
-                was = have[0]
-                if was is route or (
-                    was.local_pref == route.local_pref
-                    and was.communities == route.communities
-                    and was.large_communities == route.large_communities
-                ):
-                    continue
-            converted = route_of(route)
-            given[key] = (route, converted)
-            announce.append(converted)
         withdraw: list[Prefix] = []
-        if kept < before:
-            # Some earlier prefix was not seen again: only then is a second pass worth it.
-            seen = {_key(r.prefix) for r in routes}
-            for gone in [k for k in given if k not in seen]:
-                withdraw.append(given.pop(gone)[1].prefix)
+        if routes is old:
+            return announce, withdraw
+        i, count = 0, len(old)
+        for route in routes:
+            if i < count and old[i] is route:
+                i += 1
+                continue
+            key = route.key
+            while i < count and old[i].key < key:
+                withdraw.append(old[i].prefix)
+                i += 1
+            if i < count and old[i].key == key:
+                was = old[i].attributes
+                i += 1
+                if was is route.attributes or was == route.attributes:
+                    continue
+            announce.append(route_of(route))
+        withdraw.extend(r.prefix for r in old[i:])
+        self._given = tuple(routes)
         return announce, withdraw

@@ -19,13 +19,15 @@ advertisement sets it (MetalLB's documented default).
 from __future__ import annotations
 
 import bisect
-import ipaddress
+import operator
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address
 
-from lbd.config.communities import LargeCommunity, StandardCommunity
-from lbd.config.model import BGPAdvertisement, BGPPeer, EndpointSlice, IPAddress, IPNetwork, Node
+from lbd.config.communities import LargeCommunity
+from lbd.config.model import BGPAdvertisement, BGPPeer, EndpointSlice, IPAddress, Node
 from lbd.config.selectors import any_matches
-from lbd.reconcile.types import BGPDecision, BGPRoute, PeerRoutes, Reason
+from lbd.reconcile.types import BGPDecision, BGPRoute, PeerRoutes, Reason, RouteAttributes
 from lbd.reconcile.world import availability, has_healthy_endpoint, labels_of
 
 
@@ -34,32 +36,24 @@ def peers_of(node: str, peers: Mapping[str, BGPPeer], nodes: Mapping[str, Node])
     return [peers[n] for n in sorted(peers) if any_matches(peers[n].node_selectors, labels_of(nodes, node))]
 
 
-def prefix_of(address: IPAddress, adv: BGPAdvertisement) -> IPNetwork:
-    """The address masked to the advertisement's aggregation length for its family."""
-    if address.version == 4:
-        host_bits = 32 - adv.aggregation_length
-        return ipaddress.IPv4Network((int(address) >> host_bits << host_bits, adv.aggregation_length))
-    host_bits = 128 - adv.aggregation_length_v6
-    return ipaddress.IPv6Network((int(address) >> host_bits << host_bits, adv.aggregation_length_v6))
-
-
-def should_announce(
-    *,
-    node: str,
-    advertisements: Sequence[BGPAdvertisement],
-    slices: Sequence[EndpointSlice],
-    local_policy: bool,
-    nodes: Mapping[str, Node],
-    implicit_endpoints: bool = False,
+def node_reason(
+    node: str, advertisements: Sequence[BGPAdvertisement], nodes: Mapping[str, Node]
 ) -> Reason | None:
-    """MetalLB bgpController.ShouldAnnounce, with our reason for `notOwner` made precise."""
+    """The half of MetalLB bgpController.ShouldAnnounce that only reads the pool's advertisements and
+    the node (the same for every service of a pool, so callers keep it per pool)."""
     if not advertisements:
         return Reason.NO_ADVERTISEMENT
-    if not any(any_matches(a.node_selectors, labels_of(nodes, node)) for a in advertisements):
+    labels = labels_of(nodes, node)
+    if not any(any_matches(a.node_selectors, labels) for a in advertisements):
         return Reason.NOT_SELECTED
-    unavailable = availability(nodes.get(node))
-    if unavailable is not None:
-        return unavailable
+    return availability(nodes.get(node))
+
+
+def endpoint_reason(
+    node: str, slices: Sequence[EndpointSlice], *, local_policy: bool, implicit_endpoints: bool = False
+) -> Reason | None:
+    """The other half: a healthy endpoint on this node under externalTrafficPolicy Local, anywhere
+    under Cluster."""
     if implicit_endpoints:
         return None
     if local_policy and not has_healthy_endpoint(slices, node):
@@ -69,120 +63,296 @@ def should_announce(
     return None
 
 
-_IN_PLACE_LIMIT = 64
+# (version, network, prefix length): one prefix, as `BGPRoute.key`. Routes are listed in this order.
+_Key = tuple[int, int, int]
+# (version, prefix length) -> network -> route: a host route's key is its address's own int object.
+_Groups = dict[tuple[int, int], dict[int, BGPRoute]]
+# A reference keeping a route: (service, address).
+_Ref = tuple[str, IPAddress]
 
-# What one (service, address, advertisement) adds to a route: its communities and localPref.
-_Contribution = tuple[tuple[StandardCommunity, ...], tuple[LargeCommunity, ...], int]
+_IN_PLACE_LIMIT = 64
+_order = operator.attrgetter("key")
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """One peer an advertisement sends to, with the attributes and the route groups per family."""
+
+    peer: str
+    v4: RouteAttributes
+    v6: RouteAttributes
+    groups4: dict[int, BGPRoute]
+    groups6: dict[int, BGPRoute]
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """One advertisement of a pool that selects this node."""
+
+    bits4: int
+    bits6: int
+    targets: tuple[_Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What every service of one pool sends: the same prefixes' shapes, peers and decision."""
+
+    sends: tuple[_Send, ...]
+    decision: BGPDecision
+    idle: BGPDecision
 
 
 class RouteTable:
     """Per-peer prefixes with reference counting. `add` and `remove` one service at a time; `freeze`
     gives the routes, rebuilding only what changed since the last `freeze` (the daemon keeps one table
-    across changes, so one Service change does not cost a walk over every route)."""
+    across changes, so one Service change does not cost a walk over every route).
 
-    def __init__(self, peers: Sequence[BGPPeer]) -> None:
+    Sized for 100,000 services: a prefix with one reference (the common case) is one `BGPRoute` in a
+    dict keyed by its network int; only prefixes with several references keep a dict of them
+    (`_shared`). What a pool's services send is worked out once per pool (`_Plan`), and the attributes
+    and decisions are shared objects. The table remembers nothing per service: `remove` is given the
+    addresses and pool `add` was given."""
+
+    def __init__(
+        self, peers: Sequence[BGPPeer], node: str = "", nodes: Mapping[str, Node] | None = None
+    ) -> None:
         self._peers = {p.name: p for p in peers}
-        # peer -> prefix -> (service, address, advertisement) -> contribution
-        self._routes: dict[str, dict[IPNetwork, dict[tuple[str, IPAddress, str], _Contribution]]] = {
-            p.name: {} for p in peers
-        }
-        self._by_service: dict[str, list[tuple[str, IPNetwork]]] = {}
-        self._frozen: dict[str, dict[tuple[int, int, int], BGPRoute]] = {p.name: {} for p in peers}
-        self._order: dict[str, list[tuple[int, int, int]]] = {p.name: [] for p in peers}
-        self._dirty: dict[str, set[IPNetwork]] = {p.name: set() for p in peers}
+        self._node = node
+        self._nodes: Mapping[str, Node] = nodes if nodes is not None else {}
+        self._groups: dict[str, _Groups] = {p.name: {} for p in peers}
+        self._shared: dict[str, dict[_Key, dict[_Ref, RouteAttributes]]] = {p.name: {} for p in peers}
+        self._pending: dict[str, set[_Key]] = {p.name: set() for p in peers}
+        # Prefixes changed since the last freeze; None: list every route afresh.
+        self._dirty: dict[str, set[_Key] | None] = {p.name: None for p in peers}
         self._out: dict[str, PeerRoutes] = {}
+        self._plans: dict[str, _Plan] = {}
+        self._attributes: dict[tuple[object, ...], RouteAttributes] = {}
 
     def add(
         self,
         service: str,
         addresses: Sequence[IPAddress],
+        pool: str,
         advertisements: Sequence[BGPAdvertisement],
-        node: str,
-        nodes: Mapping[str, Node],
     ) -> BGPDecision:
-        sent: set[str] = set()
-        touched = self._by_service.setdefault(service, [])
-        for adv in advertisements:
-            if not any_matches(adv.node_selectors, labels_of(nodes, node)):
-                continue
-            targets = [p for p in self._peers if not adv.peers or p in adv.peers]
-            standard = tuple(c for c in adv.communities if not isinstance(c, LargeCommunity))
-            large = tuple(c for c in adv.communities if isinstance(c, LargeCommunity))
+        """Routes for `service`'s addresses from its pool's advertisements (this node announces it)."""
+        plan = self._plans.get(pool)
+        if plan is None:
+            plan = self._plans[pool] = self._plan(advertisements)
+        if not addresses:
+            return plan.idle
+        for send in plan.sends:
             for address in addresses:
-                prefix = prefix_of(address, adv)
-                for peer in targets:
-                    self._routes[peer].setdefault(prefix, {})[(service, address, adv.name)] = (
-                        standard,
-                        large,
-                        adv.local_pref,
-                    )
-                    self._dirty[peer].add(prefix)
-                    touched.append((peer, prefix))
-                    sent.add(peer)
-        skipped = tuple((p, Reason.PEER_NOT_SELECTED) for p in sorted(self._peers) if p not in sent)
-        return BGPDecision(None, tuple(sorted(sent)), skipped)
+                network = int(address)
+                v4 = type(address) is IPv4Address
+                bits = send.bits4 if v4 else send.bits6
+                if bits:
+                    network = network >> bits << bits
+                made: BGPRoute | None = None
+                for target in send.targets:
+                    attributes, group = (target.v4, target.groups4) if v4 else (target.v6, target.groups6)
+                    route = group.get(network)
+                    dirty = self._dirty[target.peer]
+                    if route is None:
+                        # Peers with the same attributes share one immutable route object.
+                        if made is None or made.attributes is not attributes:
+                            made = BGPRoute(network, attributes, service, address)
+                        group[network] = made
+                        if dirty is not None:
+                            self._mark(
+                                target.peer, dirty, (attributes.version, network, attributes.prefixlen)
+                            )
+                        continue
+                    key = (attributes.version, network, attributes.prefixlen)
+                    self._join(target.peer, key, route, (service, address), attributes)
+                    if dirty is not None:
+                        self._mark(target.peer, dirty, key)
+        return plan.decision
 
-    def remove(self, service: str) -> None:
-        """Take back everything `add` put in for `service`."""
-        for peer, prefix in self._by_service.pop(service, ()):
-            contributions = self._routes[peer].get(prefix)
-            if contributions is None:
-                continue
-            for ref in [r for r in contributions if r[0] == service]:
-                del contributions[ref]
-            if not contributions:
-                del self._routes[peer][prefix]
-            self._dirty[peer].add(prefix)
+    def remove(self, service: str, addresses: Sequence[IPAddress], pool: str) -> None:
+        """Take back what `add(service, addresses, pool, ...)` put in."""
+        plan = self._plans.get(pool)
+        if plan is None:
+            return
+        for send in plan.sends:
+            for address in addresses:
+                network = int(address)
+                v4 = type(address) is IPv4Address
+                bits = send.bits4 if v4 else send.bits6
+                if bits:
+                    network = network >> bits << bits
+                for target in send.targets:
+                    attributes, group = (target.v4, target.groups4) if v4 else (target.v6, target.groups6)
+                    key = (attributes.version, network, attributes.prefixlen)
+                    shared = self._shared[target.peer].get(key)
+                    if shared is None:
+                        route = group.get(network)
+                        if route is None or route.refs_services != service or route.refs_addresses != address:
+                            continue
+                        del group[network]
+                    else:
+                        if shared.pop((service, address), None) is None:
+                            continue
+                        if len(shared) == 1:
+                            # Back to one reference: a plain route again.
+                            ((s, a), kept) = shared.popitem()
+                            del self._shared[target.peer][key]
+                            group[network] = BGPRoute(network, kept, s, a)
+                        else:
+                            self._pending[target.peer].add(key)
+                    dirty = self._dirty[target.peer]
+                    if dirty is not None:
+                        self._mark(target.peer, dirty, key)
 
     def freeze(self) -> tuple[PeerRoutes, ...]:
-        return tuple(self._freeze_peer(name) for name in sorted(self._routes))
+        return tuple(self._freeze_peer(name) for name in sorted(self._groups))
+
+    def _mark(self, peer: str, dirty: set[_Key], key: _Key) -> None:
+        dirty.add(key)
+        if len(dirty) > _IN_PLACE_LIMIT:
+            self._dirty[peer] = None  # many changes: one sort beats many insertions
+
+    def _join(self, peer: str, key: _Key, route: BGPRoute, ref: _Ref, attributes: RouteAttributes) -> None:
+        """A second reference to an existing prefix: count it in `_shared`; the route is rebuilt once at
+        `freeze` however many references arrive (a /24 aggregate may have 256)."""
+        shared = self._shared[peer].get(key)
+        if shared is None:
+            # The route had one reference: its lone service and address.
+            shared = self._shared[peer][key] = {(route.services[0], route.addresses[0]): route.attributes}
+        before = shared.get(ref)
+        shared[ref] = attributes if before is None else self._merge(before, attributes)
+        if len(shared) == 1:
+            # The same (service, address) again, from another advertisement: still one reference.
+            del self._shared[peer][key]
+            group = self._groups[peer][(key[0], key[2])]
+            group[key[1]] = BGPRoute(key[1], shared[ref], ref[0], ref[1])
+            return
+        self._pending[peer].add(key)
 
     def _freeze_peer(self, name: str) -> PeerRoutes:
-        dirty, frozen, order = self._dirty[name], self._frozen[name], self._order[name]
-        if not dirty and name in self._out:
-            return self._out[name]
-        ibgp = self._peers[name].is_ibgp
-        added: list[tuple[int, int, int]] = []
-        removed: list[tuple[int, int, int]] = []
-        for prefix in dirty:
-            contributions = self._routes[name].get(prefix)
-            key: tuple[int, int, int] = (prefix.version, int(prefix.network_address), prefix.prefixlen)
-            if contributions is None:
-                if frozen.pop(key, None) is not None:
-                    removed.append(key)
-                continue
-            if key not in frozen:
-                added.append(key)
-            frozen[key] = _route(prefix, contributions, ibgp)
-        dirty.clear()
-        # A few changes go in place; a rebuild (first freeze, config change) sorts once.
-        if len(added) + len(removed) > _IN_PLACE_LIMIT:
-            order[:] = sorted(frozen)
+        groups, pending = self._groups[name], self._pending[name]
+        shared = self._shared[name]
+        for key in pending:
+            refs = shared.get(key)
+            if refs is not None:
+                groups[(key[0], key[2])][key[1]] = self._route(key[1], refs)
+        pending.clear()
+        dirty, out = self._dirty[name], self._out.get(name)
+        if dirty is not None and out is not None:
+            if not dirty:
+                return out
+            routes = list(out.routes)
+            for key in sorted(dirty):
+                route = groups[(key[0], key[2])].get(key[1])
+                i = bisect.bisect_left(routes, key, key=_order)
+                present = i < len(routes) and routes[i].key == key
+                if route is None:
+                    if present:
+                        del routes[i]
+                elif present:
+                    routes[i] = route
+                else:
+                    routes.insert(i, route)
+            listed = tuple(routes)
         else:
-            for key in removed:
-                del order[bisect.bisect_left(order, key)]
-            for key in added:
-                bisect.insort(order, key)
-        out = PeerRoutes(name, tuple(frozen[k] for k in order))
+            filled = [group for group in groups.values() if group]
+            if len(filled) == 1:
+                # One family and length (the common case): the network ints alone give the order.
+                (group,) = filled
+                listed = tuple([group[n] for n in sorted(group)])
+            else:
+                listed = tuple(sorted((r for group in filled for r in group.values()), key=_order))
+        out = PeerRoutes(name, listed)
         self._out[name] = out
+        self._dirty[name] = set()
         return out
 
+    def _plan(self, advertisements: Sequence[BGPAdvertisement]) -> _Plan:
+        labels = labels_of(self._nodes, self._node)
+        sends: list[_Send] = []
+        sent: set[str] = set()
+        for adv in advertisements:
+            if not any_matches(adv.node_selectors, labels):
+                continue
+            targets = []
+            for name, peer in self._peers.items():
+                if adv.peers and name not in adv.peers:
+                    continue
+                groups = self._groups[name]
+                v4 = self._attributes_of(adv, 4, adv.aggregation_length, peer.is_ibgp)
+                v6 = self._attributes_of(adv, 6, adv.aggregation_length_v6, peer.is_ibgp)
+                targets.append(
+                    _Target(
+                        name,
+                        v4,
+                        v6,
+                        groups.setdefault((4, v4.prefixlen), {}),
+                        groups.setdefault((6, v6.prefixlen), {}),
+                    )
+                )
+                sent.add(name)
+            sends.append(_Send(32 - adv.aggregation_length, 128 - adv.aggregation_length_v6, tuple(targets)))
+        peers = sorted(self._peers)
+        return _Plan(
+            tuple(sends),
+            BGPDecision(
+                None,
+                tuple(sorted(sent)),
+                tuple((p, Reason.PEER_NOT_SELECTED) for p in peers if p not in sent),
+            ),
+            BGPDecision(None, (), tuple((p, Reason.PEER_NOT_SELECTED) for p in peers)),
+        )
 
-def _route(
-    prefix: IPNetwork, contributions: Mapping[tuple[str, IPAddress, str], _Contribution], ibgp: bool
-) -> BGPRoute:
-    communities: set[StandardCommunity] = set()
-    large: set[LargeCommunity] = set()
-    local_pref = 0
-    for standard, large_ones, pref in contributions.values():
-        communities.update(standard)
-        large.update(large_ones)
-        local_pref = max(local_pref, pref)
-    return BGPRoute(
-        prefix=prefix,
-        communities=tuple(sorted(communities)),
-        large_communities=tuple(sorted(large)),
-        local_pref=local_pref if ibgp else None,
-        services=tuple(sorted({s for s, _, _ in contributions})),
-        addresses=tuple(sorted({a for _, a, _ in contributions}, key=lambda a: (a.version, int(a)))),
-    )
+    def _attributes_of(
+        self, adv: BGPAdvertisement, version: int, prefixlen: int, ibgp: bool
+    ) -> RouteAttributes:
+        standard = {c for c in adv.communities if not isinstance(c, LargeCommunity)}
+        large = {c for c in adv.communities if isinstance(c, LargeCommunity)}
+        return self._intern(
+            RouteAttributes(
+                version,
+                prefixlen,
+                tuple(sorted(standard)),
+                tuple(sorted(large)),
+                max(0, adv.local_pref) if ibgp else None,
+            )
+        )
+
+    def _merge(self, a: RouteAttributes, b: RouteAttributes) -> RouteAttributes:
+        if a is b:
+            return a
+        found = self._attributes.get((a, b))
+        if found is None:
+            local_pref = a.local_pref
+            if local_pref is not None and b.local_pref is not None:
+                local_pref = max(local_pref, b.local_pref)
+            found = self._attributes[(a, b)] = self._intern(
+                RouteAttributes(
+                    a.version,
+                    a.prefixlen,
+                    tuple(sorted({*a.communities, *b.communities})),
+                    tuple(sorted({*a.large_communities, *b.large_communities})),
+                    local_pref,
+                )
+            )
+        return found
+
+    def _intern(self, attributes: RouteAttributes) -> RouteAttributes:
+        return self._attributes.setdefault((attributes,), attributes)
+
+    def _route(self, network: int, refs: Mapping[_Ref, RouteAttributes]) -> BGPRoute:
+        """The route of a prefix with several references: merged attributes, sorted references."""
+        # Few distinct attribute objects among many references: merge each once.
+        distinct = iter({id(a): a for a in refs.values()}.values())
+        attributes = next(distinct)
+        for each in distinct:
+            attributes = self._merge(attributes, each)
+        services = tuple(sorted({s for s, _ in refs}))
+        addresses = tuple(sorted({a for _, a in refs}, key=lambda a: (a.version, int(a))))
+        return BGPRoute(
+            network,
+            attributes,
+            services[0] if len(services) == 1 else services,
+            addresses[0] if len(addresses) == 1 else addresses,
+        )

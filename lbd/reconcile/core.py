@@ -9,11 +9,11 @@ Nothing here reads clocks, files or sockets.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lbd.allocator.inputs import allocate, is_ours
 from lbd.allocator.requests import AllocationResult, Assignment, State
-from lbd.config.model import BGPPeer, EndpointSlice, Service
+from lbd.config.model import BGPAdvertisement, BGPPeer, EndpointSlice, L2Advertisement, Service
 from lbd.reconcile import bgp, l2
 from lbd.reconcile.types import (
     BGPDecision,
@@ -55,13 +55,37 @@ def eligible_interfaces(snapshot: Snapshot) -> dict[str, tuple[str, ...]]:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolFacts:
+    """What every service of one pool shares: its advertisements and whether BGP may announce from
+    this node at all (`bgp_reason`, before looking at the service's endpoints)."""
+
+    l2: tuple[L2Advertisement, ...]
+    bgp: tuple[BGPAdvertisement, ...]
+    bgp_reason: Reason | None
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
-    """What every service's decisions depend on besides its own objects."""
+    """What every service's decisions depend on besides its own objects. `pools` fills as pools are
+    met; it only depends on the config and the nodes, like the rest."""
 
     snapshot: Snapshot
     live: frozenset[str]
     interfaces: Mapping[str, tuple[str, ...]]
     peers: tuple[BGPPeer, ...]
+    pools: dict[str, PoolFacts] = field(default_factory=dict)
+
+    def pool(self, name: str) -> PoolFacts:
+        facts = self.pools.get(name)
+        if facts is None:
+            config, node, nodes = self.snapshot.config, self.snapshot.node, self.snapshot.world.nodes
+            advertisements = config.bgp_advertisements_for(name)
+            facts = self.pools[name] = PoolFacts(
+                config.l2_advertisements_for(name),
+                advertisements,
+                bgp.node_reason(node, advertisements, nodes) if advertisements else None,
+            )
+        return facts
 
 
 def context_of(snapshot: Snapshot) -> Context:
@@ -71,6 +95,14 @@ def context_of(snapshot: Snapshot) -> Context:
         eligible_interfaces(snapshot),
         tuple(bgp.peers_of(snapshot.node, snapshot.config.peers, snapshot.world.nodes)),
     )
+
+
+def route_table(ctx: Context) -> bgp.RouteTable:
+    return bgp.RouteTable(ctx.peers, ctx.snapshot.node, ctx.snapshot.world.nodes)
+
+
+# Decisions not to announce carry nothing per service: one object per reason.
+_REFUSED = {reason: BGPDecision(reason, (), ()) for reason in Reason}
 
 
 def slices_by_service(slices: Iterable[EndpointSlice]) -> dict[tuple[str, str], list[EndpointSlice]]:
@@ -93,20 +125,19 @@ def decide(
     if verdict.state is not State.ALLOCATED or verdict.pool is None:
         return ServiceState(verdict, None, None), ()
     snapshot = ctx.snapshot
-    config, world = snapshot.config, snapshot.world
+    facts = ctx.pool(verdict.pool)
     implicit = snapshot.standalone and not slices
     local = service.external_traffic_policy == "Local"
     answers: tuple[L2Announcement, ...] = ()
 
-    l2_advs = config.l2_advertisements_for(verdict.pool)
     l2_decision: L2Decision | None = None
-    if l2_advs:
+    if facts.l2:
         l2_decision = l2.elect(
             addresses=verdict.addresses,
-            advertisements=l2_advs,
+            advertisements=facts.l2,
             slices=slices,
             local_policy=local,
-            nodes=world.nodes,
+            nodes=snapshot.world.nodes,
             live=ctx.live,
             eligible_interfaces=ctx.interfaces,
             implicit_endpoints=implicit,
@@ -117,24 +148,27 @@ def decide(
                 for a in verdict.addresses
             )
 
-    bgp_advs = config.bgp_advertisements_for(verdict.pool)
     bgp_decision: BGPDecision | None = None
-    if bgp_advs:
-        reason = bgp.should_announce(
-            node=snapshot.node,
-            advertisements=bgp_advs,
-            slices=slices,
-            local_policy=local,
-            nodes=world.nodes,
-            implicit_endpoints=implicit,
-        )
+    if facts.bgp:
+        reason = facts.bgp_reason
+        if reason is None:
+            reason = bgp.endpoint_reason(
+                snapshot.node, slices, local_policy=local, implicit_endpoints=implicit
+            )
         if reason is None and not ctx.peers:
             reason = Reason.NO_PEERS
         if reason is None:
-            bgp_decision = table.add(verdict.key, verdict.addresses, bgp_advs, snapshot.node, world.nodes)
+            bgp_decision = table.add(verdict.key, verdict.addresses, verdict.pool, facts.bgp)
         else:
-            bgp_decision = BGPDecision(reason, (), ())
+            bgp_decision = _REFUSED[reason]
     return ServiceState(verdict, l2_decision, bgp_decision), answers
+
+
+def withdraw(state: ServiceState, table: bgp.RouteTable) -> None:
+    """Take the routes of an earlier `decide` out of `table`."""
+    decision, verdict = state.bgp, state.allocation
+    if decision is not None and decision.reason is None and verdict.pool is not None:
+        table.remove(verdict.key, verdict.addresses, verdict.pool)
 
 
 def answer_order(answer: L2Announcement) -> tuple[int, int]:
@@ -146,7 +180,7 @@ def desired_state(snapshot: Snapshot, allocations: AllocationResult) -> DesiredS
     services: Mapping[str, Service] = {
         s.key: s for s in snapshot.world.services.values() if is_ours(s, snapshot.load_balancer_class)
     }
-    table = bgp.RouteTable(ctx.peers)
+    table = route_table(ctx)
     slices_of = slices_by_service(snapshot.world.endpoint_slices.values())
     states: list[ServiceState] = []
     answers: list[L2Announcement] = []

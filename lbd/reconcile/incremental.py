@@ -15,10 +15,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lbd.allocator.incremental import IncrementalAllocator
-from lbd.allocator.requests import AllocationResult, Assignment
+from lbd.allocator.requests import AllocationResult
+from lbd.config.frozen import FrozenMap
 from lbd.config.model import EndpointSlice, Service
 from lbd.reconcile import bgp
-from lbd.reconcile.core import Context, answer_order, context_of, decide, eligible_interfaces, live_nodes
+from lbd.reconcile.core import (
+    Context,
+    answer_order,
+    context_of,
+    decide,
+    eligible_interfaces,
+    live_nodes,
+    route_table,
+    withdraw,
+)
 from lbd.reconcile.types import DesiredState, L2Announcement, ServiceState, Snapshot
 
 _ServiceKey = tuple[str, str]
@@ -34,7 +44,7 @@ class Reconciler:
         "_answers_out",
         "_basis",
         "_ctx",
-        "_inputs",
+        "_seen",
         "_slices",
         "_slices_of",
         "_states",
@@ -47,7 +57,9 @@ class Reconciler:
         self._basis: tuple[object, ...] | None = None
         self._ctx: Context | None = None
         self._table = bgp.RouteTable(())
-        self._inputs: dict[str, tuple[Assignment, Service]] = {}
+        # The services mapping of the last call: every state was decided with (an equal copy of) the
+        # Service it holds, so the states need not hold their Service again.
+        self._seen: Mapping[str, Service] = {}
         self._states: dict[str, ServiceState] = {}
         self._answers: dict[str, tuple[L2Announcement, ...]] = {}
         self._answers_out: tuple[L2Announcement, ...] | None = None
@@ -82,53 +94,56 @@ class Reconciler:
         if basis != self._basis or self._ctx is None:
             self._basis = basis
             ctx = context_of(snapshot)
-            self._table = bgp.RouteTable(ctx.peers)
-            self._inputs.clear()
+            self._table = route_table(ctx)
             self._states.clear()
             self._answers.clear()
             self._answers_out = None
         else:
             # Same config and nodes: decisions read only those from the snapshot.
-            ctx = Context(snapshot, self._ctx.live, self._ctx.interfaces, self._ctx.peers)
+            ctx = Context(snapshot, self._ctx.live, self._ctx.interfaces, self._ctx.peers, self._ctx.pools)
         self._ctx = ctx
         touched = self._update_slices(world.endpoint_slices)
 
         self.recomputed = 0
-        services = dict(world.services.items())
-        inputs, states = self._inputs, self._states
+        current = world.services
+        services = dict(current.items())
+        # Same mapping as last time (the daemon's steady state): every Service is the one decided with.
+        seen = None if self._seen is current else dict(self._seen.items())
+        states, table = self._states, self._table
         added = False
         # The hot loop of a change: 10,000 unchanged Services must cost one lookup and two identity
         # checks each.
         for verdict in allocations.services:
             key = verdict.key
             service = services[key]
-            before = inputs.get(key)
-            if (
-                before is not None
-                and before[0] is verdict
-                and before[1] is service
-                and (not touched or (service.namespace, service.name) not in touched)
-            ):
-                continue
-            service_key = (service.namespace, service.name)
-            if before is not None and service_key not in touched and before == (verdict, service):
-                continue
-            added = added or before is None
+            before = states.get(key)
+            if before is None:
+                added = True
+            else:
+                was = service if seen is None else seen.get(key)
+                if (
+                    before.allocation is verdict
+                    and was is service
+                    and (not touched or (service.namespace, service.name) not in touched)
+                ):
+                    continue
+                if (service.namespace, service.name) not in touched and (
+                    before.allocation == verdict and was == service
+                ):
+                    continue
+                withdraw(before, table)
             self.recomputed += 1
-            self._table.remove(key)
-            slices = tuple(self._slices_of.get(service_key, {}).values())
-            state, answers = decide(ctx, verdict, service, slices, self._table)
-            inputs[key] = (verdict, service)
+            slices = tuple(self._slices_of.get((service.namespace, service.name), {}).values())
+            state, answers = decide(ctx, verdict, service, slices, table)
             states[key] = state
             if answers or key in self._answers:
                 self._answers[key] = answers
                 self._answers_out = None
+        self._seen = current if isinstance(current, FrozenMap) else services
         if len(states) > len(allocations.services) or added:
-            seen = {v.key for v in allocations.services}
-            for key in [k for k in states if k not in seen]:
-                self._table.remove(key)
-                del states[key]
-                del inputs[key]
+            kept = {v.key for v in allocations.services}
+            for key in [k for k in states if k not in kept]:
+                withdraw(states.pop(key), table)
                 if self._answers.pop(key, None) is not None:
                     self._answers_out = None
 

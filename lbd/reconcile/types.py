@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -121,20 +122,99 @@ class L2Announcement:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteAttributes:
+    """What routes share: the prefix's family and length, and the path attributes. One object per
+    (advertisement, family, iBGP or not), and one per distinct merge of them, so 100,000 routes point at
+    a handful of these instead of holding their own tuples."""
+
+    version: int
+    prefixlen: int
+    communities: tuple[StandardCommunity, ...]
+    large_communities: tuple[LargeCommunity, ...]
+    local_pref: int | None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class BGPRoute:
     """One prefix to one peer with its path attributes, merged over every advertisement producing it.
 
     `communities` / `large_communities` are the sorted union; `local_pref` is None for eBGP peers (0 on
     iBGP when no advertisement sets it, as MetalLB); `services` and `addresses` are the references
     keeping it alive.
+
+    Stored compactly (the daemon holds one per announced prefix, 100,000 at scale): the network as an
+    int (for a host route, the address's own int object), the shared `RouteAttributes`, and a lone
+    service and address bare instead of in 1-tuples. `prefix`, `services` and `addresses` are built
+    when read; `BGPRoute.of` builds one from the readable fields.
     """
 
-    prefix: IPNetwork
-    communities: tuple[StandardCommunity, ...]
-    large_communities: tuple[LargeCommunity, ...]
-    local_pref: int | None
-    services: tuple[str, ...]
-    addresses: tuple[IPAddress, ...]
+    network: int
+    attributes: RouteAttributes
+    # A str / an address when one (service, address) keeps the route, else sorted tuples.
+    refs_services: str | tuple[str, ...]
+    refs_addresses: IPAddress | tuple[IPAddress, ...]
+
+    @classmethod
+    def of(
+        cls,
+        prefix: IPNetwork,
+        *,
+        communities: tuple[StandardCommunity, ...] = (),
+        large_communities: tuple[LargeCommunity, ...] = (),
+        local_pref: int | None = None,
+        services: tuple[str, ...] = (),
+        addresses: tuple[IPAddress, ...] = (),
+    ) -> BGPRoute:
+        attributes = RouteAttributes(
+            prefix.version, prefix.prefixlen, communities, large_communities, local_pref
+        )
+        return cls(
+            int(prefix.network_address),
+            attributes,
+            services[0] if len(services) == 1 else services,
+            addresses[0] if len(addresses) == 1 else addresses,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"BGPRoute({self.prefix}, communities={self.communities!r},"
+            f" large_communities={self.large_communities!r}, local_pref={self.local_pref!r},"
+            f" services={self.services!r}, addresses={self.addresses!r})"
+        )
+
+    @property
+    def prefix(self) -> IPNetwork:
+        a = self.attributes
+        if a.version == 4:
+            return ipaddress.IPv4Network((self.network, a.prefixlen))
+        return ipaddress.IPv6Network((self.network, a.prefixlen))
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """(version, network, prefix length): the order routes are listed in."""
+        return (self.attributes.version, self.network, self.attributes.prefixlen)
+
+    @property
+    def communities(self) -> tuple[StandardCommunity, ...]:
+        return self.attributes.communities
+
+    @property
+    def large_communities(self) -> tuple[LargeCommunity, ...]:
+        return self.attributes.large_communities
+
+    @property
+    def local_pref(self) -> int | None:
+        return self.attributes.local_pref
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        s = self.refs_services
+        return (s,) if isinstance(s, str) else s
+
+    @property
+    def addresses(self) -> tuple[IPAddress, ...]:
+        a = self.refs_addresses
+        return a if isinstance(a, tuple) else (a,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,20 +13,26 @@ from lbd.reconcile import BGPRoute
 def bgp_route(prefix: str, *communities: StandardCommunity, local_pref: int | None = None) -> BGPRoute:
     network = ip_network(prefix)
     address = network.network_address
-    return BGPRoute(network, tuple(communities), (), local_pref, ("default/web",), (address,))
+    return BGPRoute.of(
+        network,
+        communities=communities,
+        local_pref=local_pref,
+        services=("default/web",),
+        addresses=(address,),
+    )
 
 
 def test_route_of() -> None:
-    route = BGPRoute(
+    route = BGPRoute.of(
         IPv4Network("198.51.100.1/32"),
-        (StandardCommunity(64512, 7),),
-        (LargeCommunity(64512, 1, 2),),
-        100,
-        ("default/web",),
-        (IPv4Address("198.51.100.1"),),
+        communities=(StandardCommunity(64512, 7),),
+        large_communities=(LargeCommunity(64512, 1, 2),),
+        local_pref=100,
+        services=("default/web",),
+        addresses=(IPv4Address("198.51.100.1"),),
     )
     assert route_of(route) == Route(IPv4Network("198.51.100.1/32"), (0xFC000007,), ((64512, 1, 2),), 100)
-    plain = BGPRoute(IPv6Network("2001:db8::1/128"), (), (), None, (), (IPv6Address("2001:db8::1"),))
+    plain = BGPRoute.of(IPv6Network("2001:db8::1/128"), addresses=(IPv6Address("2001:db8::1"),))
     assert route_of(plain) == Route(IPv6Network("2001:db8::1/128"))
 
 
