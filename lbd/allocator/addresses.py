@@ -101,9 +101,10 @@ class PoolSpace:
 
     def owns(self, address: IPAddress) -> bool:
         """MetalLB `poolFor`: inside one of the ranges and not skipped by avoidBuggyIPs."""
-        if self.avoid_buggy_ips and confuses_buggy_firmware(address.version, int(address)):
+        version, value = address.version, int(address)
+        if self.avoid_buggy_ips and confuses_buggy_firmware(version, value):
             return False
-        return any(address in r for r in self.spans)
+        return any(r.version == version and r.first <= value <= r.last for r in self.spans)
 
     def capacity(self, version: int) -> int:
         """Number of allocatable addresses of one version (exact, also with avoidBuggyIPs)."""
@@ -131,9 +132,10 @@ def _count_buggy(first: int, last: int) -> int:
 
 @dataclass(slots=True)
 class AddressUse:
-    """Current users of one address (MetalLB's sharingKeyForIP/portsInUse/servicesOnIP for one IP)."""
+    """Users of one address whose sharing key allows sharing (MetalLB's sharingKeyForIP/portsInUse/
+    servicesOnIP for one IP). An address used by a service that never shares is held as just that
+    service's key: no other service can join it, and its ports are then never compared."""
 
-    pool: str
     key: SharingKey
     ports: dict[Port, str] = field(default_factory=dict)
     services: set[str] = field(default_factory=set)
@@ -155,29 +157,50 @@ def _buggy_free_rank(value: int) -> int:
     return (value >> 8) * 254 + min(max((value & 0xFF) - 1, 0), 253)
 
 
-class _SortedInts:
-    """Sorted distinct integers with `first value not in the set at or above a` in O(log n)."""
+_MERGE_ONE_BY_ONE = 16
+"""Up to this many pending values are inserted one by one; more are appended and sorted in one go."""
 
-    __slots__ = ("_values",)
+
+class _SortedInts:
+    """Sorted distinct integers with `first value not in the set at or above a` in O(log n).
+
+    Values added but not yet needed wait unsorted in `_pending`: a pass adds every requested address
+    in service-key order, which is not address order, and inserting each into a sorted list of
+    100,000 would move half of it every time. The first query sorts them in at once."""
+
+    __slots__ = ("_pending", "_values")
 
     def __init__(self) -> None:
         self._values: list[int] = []
+        self._pending: list[int] = []
+
+    def _sorted(self) -> list[int]:
+        pending, values = self._pending, self._values
+        if pending:
+            if len(pending) <= _MERGE_ONE_BY_ONE:
+                for value in pending:
+                    bisect.insort(values, value)
+            else:
+                values.extend(pending)
+                values.sort()
+            pending.clear()
+        return values
 
     def add(self, value: int) -> None:
-        i = bisect.bisect_left(self._values, value)
-        if i == len(self._values) or self._values[i] != value:
-            self._values.insert(i, value)
+        """Add a value known not to be in the set."""
+        self._pending.append(value)
 
     def discard(self, value: int) -> None:
-        i = bisect.bisect_left(self._values, value)
-        if i < len(self._values) and self._values[i] == value:
-            del self._values[i]
+        values = self._sorted()
+        i = bisect.bisect_left(values, value)
+        if i < len(values) and values[i] == value:
+            del values[i]
 
     def first_absent_from(self, start: int, last: int, skip_buggy: bool = False) -> int:
         """The first value >= start not in the set (only meaningful up to `last`). With `skip_buggy`,
         values ending in .0/.255 count as present: none of them is ever in the set inside such a range
         (a pool avoiding them never hands them out), so runs of used addresses bridge those gaps."""
-        values = self._values
+        values = self._sorted()
         i = bisect.bisect_left(values, start)
         if i == len(values) or values[i] != start:
             return start
@@ -195,38 +218,85 @@ class _SortedInts:
         return values[lo] + 1
 
     def between(self, first: int, last: int) -> Iterator[int]:
-        values = self._values
+        values = self._sorted()
         i = bisect.bisect_left(values, first)
         while i < len(values) and values[i] <= last:
             yield values[i]
             i += 1
 
 
-class AddressBook:
-    """Which service uses which address; answers `first acceptable address` queries for allocation."""
+class _KeyIndex:
+    """Sorted distinct integers for the (small) index of shared addresses by sharing key."""
+
+    __slots__ = ("values",)
 
     def __init__(self) -> None:
-        self._uses: dict[IPAddress, AddressUse] = {}
-        self._by_service: dict[str, tuple[IPAddress, ...]] = {}
-        self._service_ports: dict[str, tuple[Port, ...]] = {}
+        self.values: list[int] = []
+
+    def add(self, value: int) -> None:
+        i = bisect.bisect_left(self.values, value)
+        if i == len(self.values) or self.values[i] != value:
+            self.values.insert(i, value)
+
+    def discard(self, value: int) -> None:
+        i = bisect.bisect_left(self.values, value)
+        if i < len(self.values) and self.values[i] == value:
+            del self.values[i]
+
+    def between(self, first: int, last: int) -> list[int]:
+        values = self.values
+        return values[bisect.bisect_left(values, first) : bisect.bisect_right(values, last)]
+
+
+# Per IP version: address (as an int) -> the key of its only user when that user never shares, else
+# its AddressUse.
+_Uses = dict[int, "str | AddressUse"]
+
+
+class AddressBook:
+    """Which service uses which address; answers `first acceptable address` queries for allocation.
+
+    Addresses are held as integers (the `int()` of the address objects given, so an int already kept
+    elsewhere is shared), and what a service holds is not recorded twice: callers say which addresses
+    they release (`unassign`), as they know them from their own verdicts."""
+
+    __slots__ = ("_by_key", "_used", "_uses")
+
+    def __init__(self) -> None:
+        self._uses: dict[int, _Uses] = {4: {}, 6: {}}
         self._used: dict[int, _SortedInts] = {4: _SortedInts(), 6: _SortedInts()}
-        self._by_key: dict[tuple[int, SharingKey], _SortedInts] = {}
+        self._by_key: dict[tuple[int, SharingKey], _KeyIndex] = {}
 
     # -- queries ------------------------------------------------------------------------------------
 
-    def addresses_of(self, service: str) -> tuple[IPAddress, ...]:
-        return self._by_service.get(service, ())
-
-    def use_of(self, address: IPAddress) -> AddressUse | None:
-        return self._uses.get(address)
+    def users_of(self, address: IPAddress) -> tuple[str, ...]:
+        """The services using `address`, sorted."""
+        use = self._uses[address.version].get(int(address))
+        if use is None:
+            return ()
+        if isinstance(use, str):
+            return (use,)
+        return tuple(sorted(use.services))
 
     def check(
         self, service: str, address: IPAddress, ports: Sequence[Port], key: SharingKey
     ) -> SharingConflict | None:
         """MetalLB `checkSharing`: may `service` (with these ports and key) use `address` now?"""
-        use = self._uses.get(address)
+        use = self._uses[address.version].get(int(address))
         if use is None:
             return None
+        if isinstance(use, str):
+            # A user that never shares: only the service itself may hold the address again.
+            if use == service:
+                return None
+            return SharingConflict(
+                f"can't change sharing key for {go_quote(service)}, address also in use by {use}"
+            )
+        return self._check_shared(service, address, use, ports, key)
+
+    def _check_shared(
+        self, service: str, address: IPAddress, use: AddressUse, ports: Sequence[Port], key: SharingKey
+    ) -> SharingConflict | None:
         if _sharing_error(use.key, key) is not None:
             # An incompatible key is still fine when the only user is the service itself (its key
             # changed in place).
@@ -294,55 +364,64 @@ class AddressBook:
     # -- updates ------------------------------------------------------------------------------------
 
     def assign(
-        self,
-        service: str,
-        addresses: Sequence[IPAddress],
-        pool: str,
-        ports: Sequence[Port],
-        key: SharingKey,
+        self, service: str, addresses: Sequence[IPAddress], ports: Sequence[Port], key: SharingKey
     ) -> None:
-        """Record `service` on `addresses` unconditionally; callers run `check` first."""
-        self.unassign(service)
+        """Record `service` on `addresses` unconditionally; callers run `check` first, and `unassign`
+        what the service held before when it moves."""
         for address in addresses:
-            use = self._uses.get(address)
+            version = address.version
+            value = int(address)
+            uses = self._uses[version]
+            use = uses.get(value)
             if use is None:
-                use = AddressUse(pool=pool, key=key)
-                self._uses[address] = use
-                self._used[address.version].add(int(address))
+                self._used[version].add(value)
+                if not key.sharing:
+                    uses[value] = service
+                    continue
+                use = uses[value] = AddressUse(key)
+            elif isinstance(use, str):
+                if use == service and not key.sharing:
+                    continue
+                # The holder now shares, or a caller skipped `check`: the old user keeps it too.
+                use = uses[value] = AddressUse(key, services={use})
             elif use.key != key:
-                self._index_key(address, use.key, add=False)
+                self._index_key(version, value, use.key, add=False)
                 use.key = key
-            use.pool = pool
             use.services.add(service)
             for port in ports:
                 use.ports[port] = service
-            self._index_key(address, key, add=True)
-        self._by_service[service] = tuple(addresses)
-        self._service_ports[service] = tuple(ports)
+            self._index_key(version, value, key, add=True)
 
-    def unassign(self, service: str) -> tuple[IPAddress, ...]:
-        addresses = self._by_service.pop(service, ())
-        ports = self._service_ports.pop(service, ())
+    def unassign(self, service: str, addresses: Iterable[IPAddress]) -> None:
+        """Release `service`'s hold on `addresses` (those it does not hold are left alone)."""
         for address in addresses:
-            use = self._uses[address]
-            use.services.discard(service)
-            for port in ports:
-                if use.ports.get(port) == service:
+            version = address.version
+            value = int(address)
+            uses = self._uses[version]
+            use = uses.get(value)
+            if use is None:
+                continue
+            if isinstance(use, str):
+                if use != service:
+                    continue
+            else:
+                use.services.discard(service)
+                for port in [p for p, owner in use.ports.items() if owner == service]:
                     del use.ports[port]
-            if not use.services:
-                self._index_key(address, use.key, add=False)
-                del self._uses[address]
-                self._used[address.version].discard(int(address))
-        return addresses
+                if use.services:
+                    continue
+                self._index_key(version, value, use.key, add=False)
+            del uses[value]
+            self._used[version].discard(value)
 
-    def _index_key(self, address: IPAddress, key: SharingKey, *, add: bool) -> None:
+    def _index_key(self, version: int, value: int, key: SharingKey, *, add: bool) -> None:
         if not key.sharing:
             return
-        index = self._by_key.setdefault((address.version, key), _SortedInts())
+        index = self._by_key.setdefault((version, key), _KeyIndex())
         if add:
-            index.add(int(address))
+            index.add(value)
         else:
-            index.discard(int(address))
+            index.discard(value)
 
 
 def _sharing_error(existing: SharingKey, new: SharingKey) -> str | None:

@@ -27,7 +27,7 @@ something is freed: there is no queue to forget it in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lbd.allocator.addresses import AddressBook, IPAddress, go_quote, go_quote_addresses
 from lbd.allocator.requests import (
@@ -48,8 +48,7 @@ class _Refused(Exception):
     """An allocation step failed with MetalLB's error text (never escapes this module)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Grant:
+class _Grant(NamedTuple):
     addresses: tuple[IPAddress, ...]
     pool: PoolPolicy
 
@@ -87,7 +86,8 @@ class AllocationRun:
             conflict = self.book.check(req.key, address, req.ports, req.sharing)
             if conflict is not None:
                 raise _Refused(conflict.message)
-        self.book.assign(req.key, addresses, pool.name, req.ports, req.sharing)
+        # A service already holding one of these (gaining its second family) holds it again as is.
+        self.book.assign(req.key, addresses, req.ports, req.sharing)
         return pool
 
     def free_in(self, req: ServiceRequest, pool: PoolPolicy) -> dict[int, IPAddress]:
@@ -164,8 +164,9 @@ class AllocationRun:
 
     # -- MetalLB controller steps -----------------------------------------------------------------
 
-    def allocate(self, ordered: Sequence[ServiceRequest]) -> dict[str, Assignment]:
-        """Phase 1 (keep) for every request in key order, then the queue; see the module docstring."""
+    def allocate(self, ordered: Sequence[ServiceRequest]) -> list[Assignment]:
+        """Phase 1 (keep) for every request in key order, then the queue; see the module docstring.
+        The verdicts are in the order of `ordered`."""
         return _allocate_in(self, ordered)
 
     def allocate_queued(self, req: ServiceRequest, events: list[Event]) -> Assignment:
@@ -183,12 +184,7 @@ class AllocationRun:
             return Assignment(
                 req.key, State.PENDING, Reason.ALLOCATION_FAILED, error=str(refused), events=tuple(events)
             )
-        events.append(
-            Event(EventType.NORMAL, "IPAllocated", f"Assigned IP {go_quote_addresses(grant.addresses)}")
-        )
-        return Assignment(
-            req.key, State.ALLOCATED, reason, grant.addresses, grant.pool.name, events=tuple(events)
-        )
+        return Assignment.allocated(req.key, reason, grant.addresses, grant.pool.name, tuple(events))
 
     def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:
         """MetalLB `allocateIPs`."""
@@ -203,7 +199,7 @@ class AllocationRun:
                 )
             pool = self.assign(req, req.desired)
             if req.desired_pool is not None and pool.name != req.desired_pool:
-                self.book.unassign(req.key)
+                self.book.unassign(req.key, req.desired)
                 raise _Refused(
                     f"requested loadBalancer IP(s) {go_quote_addresses(req.desired)} is not compatible "
                     f"with requested address pool {req.desired_pool}"
@@ -241,7 +237,7 @@ class AllocationRun:
             )
             return None, events
         if req.desired_pool is not None and req.desired_pool in self.pools and pool.name != req.desired_pool:
-            self.book.unassign(req.key)
+            self.book.unassign(req.key, current)
             return None, events
         if req.desired_error is not None:
             # MetalLB stops converging here and leaves the service as it was.
@@ -254,7 +250,7 @@ class AllocationRun:
             )
             return _Grant(current, pool), events
         if req.desired and set(req.desired) != set(current):
-            self.book.unassign(req.key)
+            self.book.unassign(req.key, current)
             return None, events
         return _Grant(current, pool), events
 
@@ -331,32 +327,35 @@ def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceReq
     """Allocate addresses to every request; see the module docstring for the order."""
     ordered = sorted(requests, key=lambda r: r.key)
     if not pools:
-        return AllocationResult(
-            tuple(Assignment(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty") for r in ordered)
-        )
-    verdicts = AllocationRun(pools).allocate(ordered)
-    return AllocationResult(tuple(verdicts[r.key] for r in ordered))
+        return AllocationResult(no_pools(ordered))
+    return AllocationResult(tuple(AllocationRun(pools).allocate(ordered)))
 
 
-def _allocate_in(run: AllocationRun, ordered: Sequence[ServiceRequest]) -> dict[str, Assignment]:
-    verdicts: dict[str, Assignment] = {}
-    queue: list[tuple[ServiceRequest, list[Event]]] = []
-    kept: list[tuple[ServiceRequest, _Grant, list[Event]]] = []
-    for req in ordered:
+def no_pools(ordered: Iterable[ServiceRequest]) -> tuple[Assignment, ...]:
+    return tuple(Assignment(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty") for r in ordered)
+
+
+def _allocate_in(run: AllocationRun, ordered: Sequence[ServiceRequest]) -> list[Assignment]:
+    verdicts: list[Assignment | None] = [None] * len(ordered)
+    # The queue, by phase; each phase in key order (the order of `ordered`).
+    queue: tuple[list[tuple[int, list[Event]]], ...] = ([], [], [])
+    kept: list[tuple[int, _Grant, list[Event]]] = []
+    pools = run.pools
+    for i, req in enumerate(ordered):
         if not req.current:
-            queue.append((req, []))
+            queue[phase(req, pools)].append((i, []))
             continue
         grant, events = run.keep(req)
         if grant is None:
-            queue.append((req, events))
+            queue[phase(req, pools)].append((i, events))
             continue
-        kept.append((req, grant, events))
-    for req, grant, events in kept:
-        verdicts[req.key] = run.kept(req, grant, events)
-    queue.sort(key=lambda item: (phase(item[0], run.pools), item[0].key))
-    for req, events in queue:
-        verdicts[req.key] = run.allocate_queued(req, events)
-    return verdicts
+        kept.append((i, grant, events))
+    for i, grant, events in kept:
+        verdicts[i] = run.kept(ordered[i], grant, events)
+    for waiting in queue:
+        for i, events in waiting:
+            verdicts[i] = run.allocate_queued(ordered[i], events)
+    return verdicts  # type: ignore[return-value]  # every index was filled above
 
 
 def may_gain_family(req: ServiceRequest, held: Sequence[IPAddress]) -> bool:

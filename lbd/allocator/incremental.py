@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lbd.allocator.addresses import IPAddress
-from lbd.allocator.allocator import AllocationRun, may_gain_family
-from lbd.allocator.inputs import is_ours, pool_policy, service_request
+from lbd.allocator.allocator import AllocationRun, may_gain_family, no_pools
+from lbd.allocator.inputs import RequestBuilder, pool_policy
 from lbd.allocator.requests import (
     AllocationResult,
     Assignment,
@@ -37,6 +37,7 @@ from lbd.allocator.requests import (
     ServiceRequest,
     State,
 )
+from lbd.config.frozen import FrozenMap
 from lbd.config.model import IPAddressPool, Namespace, Service
 
 
@@ -47,38 +48,51 @@ class _Basis:
     load_balancer_class: str | None
 
 
-# A service with the addresses the caller remembers for it; a plain tuple because 10,000 of them are
-# built on every call.
-_Input = tuple[Service, tuple[IPAddress, ...] | None]
+# What the allocator remembers per service besides its verdict, one byte in a bytearray aligned with
+# the (key-sorted) verdicts: how the addresses the caller remembered compare with the verdict's, and
+# whether a whole pass would do more than keep the service as it is.
+_HELD_NONE = 0  # the caller remembered nothing
+_HELD_SAME = 1  # it remembered exactly the verdict's addresses
+_HELD_OTHER = 2  # something else, kept in `_held_other`
+_HELD = 3
+_UNSETTLED = 4
+
+_FEW = 64
+"""Up to this many changed services are merged into the verdicts one by one, more by one sort."""
+
+
+def _key_of(verdict: Assignment) -> str:
+    return verdict.key
 
 
 class IncrementalAllocator:
     """`allocate` with memory. Call `allocate` with the full inputs every time; `last_was_whole`
-    says which path the last call took (for tests and metrics)."""
+    says which path the last call took (for tests and metrics).
+
+    Memory per service is its verdict (shared with the result returned), one flag byte, and its share
+    of the address book. The services given are remembered by reference when they are a FrozenMap
+    (immutable: the next call can compare Service objects by identity), else copied."""
 
     __slots__ = (
         "_basis",
-        "_inputs",
-        "_keys",
+        "_flags",
+        "_held_other",
         "_pending",
-        "_requests",
+        "_result",
         "_run",
-        "_unsettled",
-        "_verdicts",
+        "_services",
         "last_was_whole",
     )
 
     def __init__(self) -> None:
         self._basis: _Basis | None = None
         self._run: AllocationRun | None = None
-        self._inputs: dict[str, _Input] = {}
-        self._requests: dict[str, ServiceRequest] = {}
-        self._verdicts: dict[str, Assignment] = {}
-        self._keys: list[str] = []
-        # Keys a whole pass would not simply keep again, and keys left pending: both kept up to date
-        # so that a call costs one dictionary scan, not a check of every verdict.
-        self._unsettled: set[str] = set()
-        self._pending: set[str] = set()
+        self._services: Mapping[str, Service] = {}
+        self._result: tuple[Assignment, ...] = ()
+        self._flags = bytearray()
+        self._held_other: dict[str, tuple[IPAddress, ...]] = {}
+        # How many verdicts are pending: any makes the next call a whole pass.
+        self._pending = 0
         self.last_was_whole = True
 
     def allocate(
@@ -93,96 +107,173 @@ class IncrementalAllocator:
         """Same contract and result as `lbd.allocator.allocate`; `services` is keyed by namespace/name."""
         basis = _Basis(tuple(pools), tuple(namespaces), load_balancer_class)
         remembered = previous or {}
-        inputs: dict[str, _Input] = {}
-        for key, service in services.items():
-            if is_ours(service, load_balancer_class):
-                held = remembered.get(key)
-                inputs[key] = (service, tuple(held) if held is not None else None)
-        changed = self._changes(basis, inputs)
-        if changed is None or not self._replay(changed, inputs):
-            self._whole(basis, inputs)
+        changed = self._changes(basis, services, remembered)
+        if changed is None or not self._replay(changed, services, remembered):
+            self._whole(basis, services, remembered)
         self._basis = basis
-        self._inputs = inputs
-        return AllocationResult(tuple(self._verdicts[k] for k in self._keys))
+        self._services = services if isinstance(services, FrozenMap) else dict(services)
+        return AllocationResult(self._result)
 
-    def _changes(self, basis: _Basis, inputs: Mapping[str, _Input]) -> set[str] | None:
+    def _changes(
+        self, basis: _Basis, services: Mapping[str, Service], remembered: Mapping[str, Sequence[IPAddress]]
+    ) -> set[str] | None:
         """Keys to replay, or None when only a whole pass gives the right answer."""
-        if self._run is None or basis != self._basis:
+        if self._run is None or basis != self._basis or self._pending:
             return None
-        if self._pending:
-            return None
-        old = self._inputs
-        changed = {k for k in old if k not in inputs}
-        for key, now in inputs.items():
-            before = old.get(key)
-            # Tuple comparison tries identity first, so unchanged objects cost no field comparison.
-            if before != now:
+        lbc = basis.load_balancer_class
+        old = self._services
+        changed: set[str] = set()
+        if services is not old:
+            added = 0
+            for key, service in services.items():
+                before = old.get(key)
+                if before is service:
+                    continue
+                if before is None:
+                    added += 1
+                ours = service.type == "LoadBalancer" and service.load_balancer_class == lbc
+                was = (
+                    before is not None and before.type == "LoadBalancer" and before.load_balancer_class == lbc
+                )
+                # Field comparison only when the objects differ (a reload builds equal new ones).
+                if (ours or was) and not (ours and was and before == service):
+                    changed.add(key)
+            if len(old) != len(services) - added:
+                changed.update(k for k in old if k not in services and self._holds(k))
+        held_other = self._held_other
+        for verdict, flag in zip(self._result, self._flags, strict=True):
+            key = verdict.key
+            if flag & _UNSETTLED:
                 changed.add(key)
-        changed.update(self._unsettled)
+                continue
+            held = remembered.get(key)
+            code = flag & _HELD
+            if held is None:
+                if code != _HELD_NONE:
+                    changed.add(key)
+            elif code == _HELD_NONE or tuple(held) != (
+                verdict.addresses if code == _HELD_SAME else held_other[key]
+            ):
+                changed.add(key)
         return changed
 
-    def _replay(self, changed: set[str], inputs: Mapping[str, _Input]) -> bool:
+    def _holds(self, key: str) -> bool:
+        """Whether the last result has a verdict for `key`."""
+        return self._verdict(key) is not None
+
+    def _verdict(self, key: str) -> Assignment | None:
+        result = self._result
+        i = bisect.bisect_left(result, key, key=_key_of)
+        return result[i] if i < len(result) and result[i].key == key else None
+
+    def _replay(
+        self,
+        changed: set[str],
+        services: Mapping[str, Service],
+        remembered: Mapping[str, Sequence[IPAddress]],
+    ) -> bool:
         """Serve only `changed`; False (and nothing touched) when a condition above does not hold."""
         run = self._run
-        assert run is not None
+        assert run is not None and self._basis is not None
+        lbc = self._basis.load_balancer_class
         book = run.book
+        builder = RequestBuilder()
+        before: dict[str, Assignment | None] = {}
         replayed: dict[str, ServiceRequest] = {}
         for key in changed:
-            held = book.addresses_of(key)
-            if any(len(use.services) > 1 for a in held if (use := book.use_of(a)) is not None):
+            old = before[key] = self._verdict(key)
+            # No verdict is pending here, so the book holds exactly each verdict's addresses.
+            held = old.addresses if old is not None else ()
+            if any(len(book.users_of(a)) > 1 for a in held):
                 return False
-            if key in inputs:
-                req = replayed[key] = _request(inputs[key])
-                if key not in self._verdicts and req.current:
-                    return False
-                if key in self._verdicts and tuple(req.current) != held:
+            service = services.get(key)
+            if service is not None and service.type == "LoadBalancer" and service.load_balancer_class == lbc:
+                req = replayed[key] = builder.request(key, service, remembered.get(key))
+                if req.current != held:
                     return False
         self.last_was_whole = False
-        for key in changed:
-            book.unassign(key)
-            if key not in inputs:
-                del self._verdicts[key]
-                del self._requests[key]
-                self._keys.pop(bisect.bisect_left(self._keys, key))
-        for key, req in replayed.items():
-            if key not in self._requests:
-                bisect.insort(self._keys, key)
-            self._requests[key] = req
+        for key, old in before.items():
+            if old is not None:
+                book.unassign(key, old.addresses)
         # The whole pass's steps over just these: keep, family gains, then the queue in its order.
-        self._verdicts.update(run.allocate([replayed[k] for k in sorted(replayed)]))
-        for key in changed:
-            self._unsettled.discard(key)
-            verdict = self._verdicts.get(key)
-            if verdict is None:
-                continue
+        ordered = [replayed[k] for k in sorted(replayed)]
+        updates: dict[str, tuple[Assignment, int] | None] = dict.fromkeys(changed)
+        for req, verdict in zip(ordered, run.allocate(ordered), strict=True):
+            updates[req.key] = (verdict, self._flag(verdict, req, remembered.get(req.key)))
             if verdict.state is not State.ALLOCATED:
-                self._pending.add(key)
-            if not _settled(verdict, self._requests[key]):
-                self._unsettled.add(key)
+                self._pending += 1
+        for key, update in updates.items():
+            if update is None:
+                self._held_other.pop(key, None)
+        self._merge(updates)
         return True
 
-    def _whole(self, basis: _Basis, inputs: Mapping[str, _Input]) -> None:
+    def _merge(self, updates: Mapping[str, tuple[Assignment, int] | None]) -> None:
+        """Put new verdicts (None: gone) in place, keeping the verdicts sorted by key."""
+        if len(updates) <= _FEW:
+            result, flags = list(self._result), bytearray(self._flags)
+            for key, update in updates.items():
+                i = bisect.bisect_left(result, key, key=_key_of)
+                present = i < len(result) and result[i].key == key
+                if update is None:
+                    if present:
+                        del result[i], flags[i]
+                elif present:
+                    result[i], flags[i] = update
+                else:
+                    result.insert(i, update[0])
+                    flags.insert(i, update[1])
+            self._result, self._flags = tuple(result), flags
+            return
+        merged = [
+            (verdict, flag)
+            for verdict, flag in zip(self._result, self._flags, strict=True)
+            if verdict.key not in updates
+        ]
+        merged.extend(u for u in updates.values() if u is not None)
+        merged.sort(key=lambda pair: pair[0].key)
+        self._result = tuple(verdict for verdict, _ in merged)
+        self._flags = bytearray(flag for _, flag in merged)
+
+    def _flag(self, verdict: Assignment, req: ServiceRequest, held: Sequence[IPAddress] | None) -> int:
+        """The flag byte of a fresh verdict; records remembered addresses that differ from it."""
+        key = req.key
+        self._held_other.pop(key, None)
+        if held is None:
+            flag = _HELD_NONE
+        elif tuple(held) == verdict.addresses:
+            flag = _HELD_SAME
+        else:
+            flag = _HELD_OTHER
+            self._held_other[key] = tuple(held)
+        return flag if _settled(verdict, req) else flag | _UNSETTLED
+
+    def _whole(
+        self, basis: _Basis, services: Mapping[str, Service], remembered: Mapping[str, Sequence[IPAddress]]
+    ) -> None:
         self.last_was_whole = True
+        self._held_other = {}
+        lbc = basis.load_balancer_class
+        ours = {
+            k: s for k, s in services.items() if s.type == "LoadBalancer" and s.load_balancer_class == lbc
+        }
+        builder = RequestBuilder()
+        ordered = [builder.request(k, ours[k], remembered.get(k)) for k in sorted(ours)]
+        del ours
         policies = [pool_policy(p, basis.namespaces) for p in basis.pools]
-        self._requests = {k: _request(i) for k, i in inputs.items()}
-        self._keys = sorted(self._requests)
-        ordered = [self._requests[k] for k in self._keys]
         if not policies:
             self._run = None
-            self._verdicts = {
-                r.key: Assignment(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty")
-                for r in ordered
-            }
-            self._pending = set(self._verdicts)
+            self._result = no_pools(ordered)
+            self._flags = bytearray(len(ordered))
+            self._pending = len(ordered)
             return
         self._run = AllocationRun(policies)
-        self._verdicts = self._run.allocate(ordered)
-        self._pending = {k for k, v in self._verdicts.items() if v.state is not State.ALLOCATED}
-        self._unsettled = {k for k, v in self._verdicts.items() if not _settled(v, self._requests[k])}
-
-
-def _request(given: _Input) -> ServiceRequest:
-    return service_request(given[0], given[1])
+        verdicts = self._run.allocate(ordered)
+        self._result = tuple(verdicts)
+        self._flags = bytearray(
+            self._flag(v, r, remembered.get(r.key)) for v, r in zip(verdicts, ordered, strict=True)
+        )
+        self._pending = sum(1 for v in verdicts if v.state is not State.ALLOCATED)
 
 
 def _settled(verdict: Assignment, req: ServiceRequest) -> bool:
@@ -191,7 +282,7 @@ def _settled(verdict: Assignment, req: ServiceRequest) -> bool:
         verdict.state is State.ALLOCATED
         and verdict.reason is Reason.KEPT
         and not verdict.events
-        and tuple(req.current) == verdict.addresses
+        and req.current == verdict.addresses
         and req.desired_error is None
         and not may_gain_family(req, verdict.addresses)
     )

@@ -13,6 +13,7 @@ from lbd.allocator.addresses import IPAddress, PoolSpace, Port, SharingKey, Span
 from lbd.allocator.allocator import allocate_requests
 from lbd.allocator.requests import (
     ANNOTATION_PREFIXES,
+    NO_SHARING,
     AllocationResult,
     Family,
     FamilyPolicy,
@@ -62,11 +63,30 @@ def pool_policy(pool: IPAddressPool, namespaces: Iterable[Namespace] = ()) -> Po
     )
 
 
+def parse_address(text: str) -> IPAddress:
+    """`ipaddress.ip_address`, with dotted-quad IPv4 (nearly every address we read) parsed inline under
+    exactly its rules (four decimal octets of up to three ASCII digits, no leading zero, at most 255);
+    anything else goes to `ipaddress`, which raises ValueError as before."""
+    parts = text.split(".")
+    if len(parts) == 4:
+        value = 0
+        for part in parts:
+            if not (part.isascii() and part.isdigit()) or len(part) > 3 or (part[0] == "0" and part != "0"):
+                break
+            octet = int(part)
+            if octet > 255:
+                break
+            value = value << 8 | octet
+        else:
+            return ipaddress.IPv4Address(value)
+    return ipaddress.ip_address(text)
+
+
 def _family_of_texts(texts: Sequence[str]) -> Family | None:
     versions = []
     for text in texts:
         try:
-            versions.append(ipaddress.ip_address(text).version)
+            versions.append(parse_address(text).version)
         except ValueError:
             return None
     if len(versions) == 1:
@@ -84,7 +104,7 @@ def _family(service: Service, policy: FamilyPolicy) -> tuple[Family, int]:
     primary = declared[0] if declared else 4
     if from_cluster is not None:
         if not declared:
-            primary = ipaddress.ip_address(service.cluster_ips[0]).version
+            primary = parse_address(service.cluster_ips[0]).version
         return from_cluster, primary
     if len(set(declared)) == 2:
         return Family.DUAL, primary
@@ -95,17 +115,16 @@ def _family(service: Service, policy: FamilyPolicy) -> tuple[Family, int]:
     return Family.DUAL, primary
 
 
-def _desired(service: Service) -> tuple[tuple[IPAddress, ...], str | None]:
-    """MetalLB `getDesiredLbIPs`: the requested addresses, or the error that makes the request unusable."""
-    listed = annotation(service, LOAD_BALANCER_IPS)
-    spec = service.load_balancer_ip or None
+def _desired(listed: str | None, spec: str | None) -> tuple[tuple[IPAddress, ...], str | None]:
+    """MetalLB `getDesiredLbIPs` over the loadBalancerIPs annotation and spec.loadBalancerIP: the
+    requested addresses, or the error that makes the request unusable."""
     if listed and spec:
         return (), "service can not have both metallb.io/loadBalancerIPs and svc.Spec.LoadBalancerIP"
     if listed:
         addresses = []
         for text in listed.split(","):
             try:
-                addresses.append(ipaddress.ip_address(text.strip()))
+                addresses.append(parse_address(text.strip()))
             except ValueError:
                 return (), f"invalid metallb.io/loadBalancerIPs: {go_quote(listed)}"
         if len(addresses) > 2:
@@ -117,7 +136,7 @@ def _desired(service: Service) -> tuple[tuple[IPAddress, ...], str | None]:
         return tuple(addresses), None
     if spec:
         try:
-            return (ipaddress.ip_address(spec.strip()),), None
+            return (parse_address(spec.strip()),), None
         except ValueError:
             return (), f"invalid spec.loadBalancerIP {go_quote(spec)}"
     return (), None
@@ -130,37 +149,91 @@ def backend_key(service: Service) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(service.selector.items()))
 
 
+def _held(service: Service) -> tuple[IPAddress, ...]:
+    """The addresses in the service's status."""
+    held = []
+    for ingress in service.ingress:
+        if ingress.ip:
+            try:
+                held.append(parse_address(ingress.ip))
+            except ValueError:
+                continue
+    return tuple(held)
+
+
+_POLICIES = {p.value: p for p in FamilyPolicy}
+_FULL_NAMES = {
+    n: tuple(p + n for p in ANNOTATION_PREFIXES) for n in (LOAD_BALANCER_IPS, ADDRESS_POOL, ALLOW_SHARED_IP)
+}
+
+
+def _pick(found: Mapping[str, str], name: str) -> str | None:
+    first, second = _FULL_NAMES[name]
+    value = found.get(first)
+    return value if value is not None else found.get(second)
+
+
+class RequestBuilder:
+    """Builds the requests of one pass. Services mostly have the same ports, sharing key and family
+    settings, so those are built once per distinct value and shared (a pass over 100,000 services
+    would otherwise build 100,000 equal Port tuples and SharingKeys)."""
+
+    __slots__ = ("_families", "_ports", "_sharing")
+
+    def __init__(self) -> None:
+        self._ports: dict[tuple[tuple[str, int], ...], tuple[Port, ...]] = {}
+        self._sharing: dict[tuple[str, str], SharingKey] = {("", ""): NO_SHARING}
+        self._families: dict[tuple[tuple[str, ...], FamilyPolicy], tuple[Family, int]] = {}
+
+    def request(
+        self, key: str, service: Service, current: Sequence[IPAddress] | None = None
+    ) -> ServiceRequest:
+        """The allocator's view of `service` (keyed `key`, its namespace/name); `current` overrides
+        the addresses in its status."""
+        policy = _POLICIES.get(service.ip_family_policy or "", FamilyPolicy.SINGLE_STACK)
+        if service.cluster_ips:
+            family, primary = _family(service, policy)
+        else:
+            settings = (service.ip_families, policy)
+            known = self._families.get(settings)
+            if known is None:
+                known = self._families[settings] = _family(service, policy)
+            family, primary = known
+        listed = shared = wanted_pool = None
+        if service.annotations:
+            found = {k: v for k, v in service.annotations.items() if k.startswith(ANNOTATION_PREFIXES)}
+            if found:
+                listed = _pick(found, LOAD_BALANCER_IPS)
+                shared = _pick(found, ALLOW_SHARED_IP)
+                wanted_pool = _pick(found, ADDRESS_POOL)
+        desired, desired_error = _desired(listed, service.load_balancer_ip or None)
+        shape = tuple([(p.protocol, p.port) for p in service.ports])
+        ports = self._ports.get(shape)
+        if ports is None:
+            ports = self._ports[shape] = tuple(Port(protocol, port) for protocol, port in shape)
+        backend = backend_key(service)
+        sharing = self._sharing.get((shared or "", backend))
+        if sharing is None:
+            sharing = self._sharing[shared or "", backend] = SharingKey(shared or "", backend)
+        return ServiceRequest(
+            key,
+            service.namespace,
+            service.labels,
+            ports,
+            sharing,
+            family,
+            primary,
+            policy,
+            desired,
+            desired_error,
+            wanted_pool or None,
+            _held(service) if current is None else tuple(current),
+        )
+
+
 def service_request(service: Service, current: Sequence[IPAddress] | None = None) -> ServiceRequest:
     """The allocator's view of a service; `current` overrides the addresses in its status."""
-    try:
-        policy = FamilyPolicy(service.ip_family_policy or FamilyPolicy.SINGLE_STACK)
-    except ValueError:
-        policy = FamilyPolicy.SINGLE_STACK
-    family, primary = _family(service, policy)
-    desired, desired_error = _desired(service)
-    if current is None:
-        held = []
-        for ingress in service.ingress:
-            if ingress.ip:
-                try:
-                    held.append(ipaddress.ip_address(ingress.ip))
-                except ValueError:
-                    continue
-        current = held
-    return ServiceRequest(
-        key=service.key,
-        namespace=service.namespace,
-        labels=service.labels,
-        ports=tuple(Port(p.protocol, p.port) for p in service.ports),
-        sharing=SharingKey(annotation(service, ALLOW_SHARED_IP) or "", backend_key(service)),
-        family=family,
-        primary=primary,
-        policy=policy,
-        desired=desired,
-        desired_error=desired_error,
-        desired_pool=annotation(service, ADDRESS_POOL) or None,
-        current=tuple(current),
-    )
+    return RequestBuilder().request(service.key, service, current)
 
 
 def allocate(
@@ -180,7 +253,10 @@ def allocate(
     namespace_list = tuple(namespaces)
     policies = [pool_policy(p, namespace_list) for p in pools]
     remembered = previous or {}
-    requests = [
-        service_request(s, remembered.get(s.key)) for s in services if is_ours(s, load_balancer_class)
-    ]
+    builder = RequestBuilder()
+    requests = []
+    for service in services:
+        if is_ours(service, load_balancer_class):
+            key = service.key
+            requests.append(builder.request(key, service, remembered.get(key)))
     return allocate_requests(policies, requests)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import random
 from collections import defaultdict
@@ -131,7 +130,7 @@ def test_allocation_is_stable_when_fed_back(reqs: list[ServiceRequest]) -> None:
     held = {v.key: v.addresses for v in first.services}
     again = allocate_requests(
         POOLS,
-        [dataclasses.replace(r, current=held[r.key]) for r in reqs],
+        [r._replace(current=held[r.key]) for r in reqs],
     )
     for before, after in zip(first.services, again.services, strict=True):
         if before.state is State.ALLOCATED:
@@ -149,7 +148,7 @@ def test_feeding_back_reaches_a_fixed_point(reqs: list[ServiceRequest]) -> None:
 
     def feed(result_reqs: list[ServiceRequest]) -> list[ServiceRequest]:
         held = {v.key: v.addresses for v in allocate_requests(POOLS, result_reqs).services}
-        return [dataclasses.replace(r, current=held[r.key]) for r in result_reqs]
+        return [r._replace(current=held[r.key]) for r in result_reqs]
 
     second = feed(feed(reqs))
     third = feed(second)
