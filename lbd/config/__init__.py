@@ -7,6 +7,8 @@ Stable API (the daemon, `lbd plan`, the allocator and the Kubernetes watch loop 
 - `parse_documents(docs: Iterable[Document], namespace=...) -> ParseResult`: the same, with a source per
   document (`Document(source, body)`).
 - `load_paths(paths, namespace=...) -> ParseResult`: YAML/JSON files and directories (recursive).
+- `FileCache(namespace).load(paths) -> ParseResult`: the same, kept between calls so that a reload parses
+  only the files that changed (unchanged files' objects stay the same objects).
 - `ParseResult.config`: a validated frozen `Config`, or None when there is any error (all or nothing);
   `.world`: the `World` (services, endpoint slices, nodes, secrets, namespaces) parsed along;
   `.errors` / `.warnings`: every `ConfigError` (kind, `namespace/name`, field path, message, source).
@@ -23,11 +25,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lbd.config.cache import FileCache
 from lbd.config.communities import WELL_KNOWN, BGPCommunity, LargeCommunity, StandardCommunity
 from lbd.config.duration import DurationError, parse_duration
 from lbd.config.errors import ConfigError, Severity
 from lbd.config.frozen import FrozenMap
-from lbd.config.load import documents_of, files_of
 from lbd.config.model import (
     DEFAULT_NAMESPACE,
     AddressRange,
@@ -81,19 +83,7 @@ def parse_objects(
 
 
 def load_paths(paths: Iterable[str | Path], namespace: str = DEFAULT_NAMESPACE) -> ParseResult:
-    docs: list[Document] = []
-    file_errors: list[ConfigError] = []
-    for item in files_of(paths):
-        if isinstance(item, ConfigError):
-            file_errors.append(item)
-            continue
-        found, errors = documents_of(item)
-        docs.extend(found)
-        file_errors.extend(errors)
-    result = parse_documents(docs, namespace)
-    if not file_errors:
-        return result
-    return ParseResult(None, result.world, (*file_errors, *result.errors), result.warnings)
+    return FileCache(namespace).load(paths)
 
 
 __all__ = [
@@ -113,6 +103,7 @@ __all__ = [
     "DurationError",
     "Endpoint",
     "EndpointSlice",
+    "FileCache",
     "FrozenMap",
     "HostPort",
     "IPAddress",

@@ -1,20 +1,36 @@
-"""YAML files and directories to documents: the thin file layer over `parse_documents`."""
+"""YAML and JSON files to parsed batches: the thin file layer over `parse_batch`.
+
+Documents are read and parsed one at a time: a YAML stream goes through `yaml.load_all` (a generator),
+and a JSON `kind: List` has its items decoded one by one at successive offsets, so the parsed dicts of
+100,000 Services never exist together (each becomes its model object before the next is decoded).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from lbd.config.errors import ConfigError
-from lbd.config.parse import Document
+from lbd.config.parse import Batch, Document, Items, parse_batch
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # libyaml's loader is seven times faster than PyYAML's own (10,000 Services: 0.9 s instead of 6.7 s)
 # and resolves the same YAML 1.1 types; PyYAML without libyaml falls back to the pure-Python one.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON whitespace (RFC 8259 §2)
+
+
+def _space(text: str, pos: int) -> int:
+    """The offset of the first non-whitespace character at or after `pos`."""
+    found = _SPACE.match(text, pos)
+    assert found is not None  # the pattern matches the empty string
+    return found.end()
 
 
 def files_of(paths: Iterable[str | Path]) -> Iterator[Path | ConfigError]:
@@ -33,23 +49,108 @@ def files_of(paths: Iterable[str | Path]) -> Iterator[Path | ConfigError]:
             yield ConfigError("File", str(path), "-", "does not exist", str(path))
 
 
-def documents_of(path: Path) -> tuple[list[Document], list[ConfigError]]:
+def _file_error(path: Path, where: str, message: str) -> ConfigError:
+    return ConfigError("File", str(path), where, message, str(path))
+
+
+def parse_file(path: Path, namespace: str) -> tuple[Batch, ConfigError | None]:
+    """The file's objects, or an empty batch and the error when it cannot be read or decoded (a file
+    is used whole or not at all)."""
+    origin = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            return _parse_json(path, namespace), None
+        with path.open(encoding="utf-8") as stream:
+            return parse_batch(_yaml_documents(stream, origin), namespace, origin), None
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [ConfigError("File", str(path), "-", f"cannot read: {exc}", str(path))]
-    if path.suffix == ".json":
-        # A JSON file is one document; the json module reads it some 100 times faster than YAML.
-        try:
-            return [Document(f"{path}#1", json.loads(text))], []
-        except json.JSONDecodeError as exc:
-            message = f"invalid JSON: {exc.msg}"
-            return [], [ConfigError("File", str(path), f"line {exc.lineno}", message, str(path))]
-    try:
-        bodies = list(yaml.load_all(text, Loader=_LOADER))
+        return Batch(namespace=namespace), _file_error(path, "-", f"cannot read: {exc}")
+    except json.JSONDecodeError as exc:
+        error = _file_error(path, f"line {exc.lineno}", f"invalid JSON: {exc.msg}")
+        return Batch(namespace=namespace), error
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "-"
         problem = getattr(exc, "problem", None) or str(exc)
-        return [], [ConfigError("File", str(path), where, f"invalid YAML: {problem}", str(path))]
-    return [Document(f"{path}#{i + 1}", body) for i, body in enumerate(bodies)], []
+        return Batch(namespace=namespace), _file_error(path, where, f"invalid YAML: {problem}")
+
+
+def _yaml_documents(stream: Any, origin: str) -> Iterator[Document]:
+    for i, body in enumerate(yaml.load_all(stream, Loader=_LOADER)):
+        yield Document(f"{origin}#{i + 1}", body)
+
+
+def _parse_json(path: Path, namespace: str) -> Batch:
+    """A JSON file is one document; a `kind: List` one is streamed item by item. Anything the streaming
+    reader does not vouch for (another shape, broken JSON) is read again whole by `json.loads`, so the
+    result and the error message are exactly json's."""
+    text = path.read_text(encoding="utf-8")
+    origin = str(path)
+    try:
+        return parse_batch([Document(f"{origin}#1", Items(_list_items(text)))], namespace, origin)
+    except _NotStreamable:
+        return parse_batch([Document(f"{origin}#1", json.loads(text))], namespace, origin)
+
+
+class _NotStreamable(Exception):
+    """The text is not a well-formed JSON object whose `kind` ends in List and precedes its `items`."""
+
+
+def _list_items(text: str) -> Iterator[object]:
+    scan, space = _scan, _space
+    head: dict[str, Any] = {}
+    streamed = False
+    try:
+        pos = space(text, 0)
+        if text[pos] != "{":
+            raise _NotStreamable
+        pos = space(text, pos + 1)
+        while text[pos] != "}":
+            if text[pos] != '"':
+                raise _NotStreamable
+            key, pos = scan(text, pos)
+            pos = space(text, pos)
+            if text[pos] != ":" or key in head:
+                raise _NotStreamable  # a repeated key: json.loads keeps the last, we may have used the first
+            pos = space(text, pos + 1)
+            kind = head.get("kind")
+            if key == "items" and text[pos] == "[" and isinstance(kind, str) and kind.endswith("List"):
+                pos = yield from _items(text, pos)
+                head[key], streamed = None, True
+            else:
+                head[key], pos = scan(text, pos)
+            pos = space(text, pos)
+            if text[pos] == ",":
+                pos = space(text, pos + 1)
+                if text[pos] == "}":
+                    raise _NotStreamable  # a trailing comma
+            elif text[pos] != "}":
+                raise _NotStreamable
+        if not streamed or space(text, pos + 1) != len(text):
+            raise _NotStreamable
+    except (IndexError, ValueError) as exc:  # the text ends early; json's own errors
+        raise _NotStreamable from exc
+
+
+def _scan(text: str, pos: int) -> tuple[Any, int]:
+    """The JSON value at `pos` and the offset after it."""
+    try:
+        return _DECODER.scan_once(text, pos)  # type: ignore[attr-defined,no-any-return]
+    except StopIteration:  # no value starts at `pos`
+        raise _NotStreamable from None
+
+
+def _items(text: str, pos: int) -> Generator[object, None, int]:
+    """Yield the values of the JSON array at `pos`; return the offset after it."""
+    scan, space = _scan, _space
+    pos = space(text, pos + 1)
+    if text[pos] == "]":
+        return pos + 1
+    while True:
+        value, pos = scan(text, pos)
+        yield value
+        pos = space(text, pos)
+        if text[pos] == "]":
+            return pos + 1
+        if text[pos] != ",":
+            raise _NotStreamable
+        pos = space(text, pos + 1)

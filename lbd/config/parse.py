@@ -6,14 +6,15 @@ parser; `validate.build` then applies the cross-object rules. Nothing here reads
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from lbd.config import parse_core, parse_metallb, parse_node
+from lbd.config import parse_core, parse_metallb, parse_node, shared
 from lbd.config.errors import ConfigError, Problems
 from lbd.config.fields import Fields, dns_subdomain_problem, type_name
-from lbd.config.frozen import FrozenMap
+from lbd.config.frozen import EMPTY, FrozenMap
 from lbd.config.model import (
     DEFAULT_NAMESPACE,
     BFDProfile,
@@ -32,6 +33,7 @@ from lbd.config.model import (
 )
 from lbd.config.parse_metallb import Meta
 from lbd.config.parse_selectors import labels_of
+from lbd.config.parse_service import quick_service
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -70,8 +72,23 @@ CORE = frozenset({"Service", "EndpointSlice", "Node", "Secret", "Namespace"})
 
 @dataclass(frozen=True, slots=True)
 class Document:
+    """One document; a `body` of `Items` is a `kind: List` read item by item (the file layer streams a
+    big JSON List so the parsed dicts of its items never all exist at once)."""
+
     source: str
     body: object
+
+
+class Items:
+    """The items of a `kind: List` document, produced one at a time."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[object]) -> None:
+        self._items = items
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(self._items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +102,9 @@ class Entry(Generic[T_co]):
 
 
 @dataclass(slots=True)
-class Parsed:
-    namespace: str
-    errors: list[ConfigError] = field(default_factory=list)
+class Objects:
+    """Parsed objects of every kind but Service, in document order (there are few of them)."""
+
     pools: list[Entry[IPAddressPool]] = field(default_factory=list)
     l2: list[Entry[L2Advertisement]] = field(default_factory=list)
     bgp: list[Entry[BGPAdvertisement]] = field(default_factory=list)
@@ -95,78 +112,150 @@ class Parsed:
     bfd: list[Entry[BFDProfile]] = field(default_factory=list)
     communities: list[Entry[Community]] = field(default_factory=list)
     node_configs: list[Entry[NodeConfig]] = field(default_factory=list)
-    services: list[Entry[Service]] = field(default_factory=list)
     slices: list[Entry[EndpointSlice]] = field(default_factory=list)
     nodes: list[Entry[Node]] = field(default_factory=list)
     secrets: list[Entry[Secret]] = field(default_factory=list)
     namespaces: list[Entry[Namespace]] = field(default_factory=list)
+
+    def extend(self, other: Objects) -> None:
+        for name in Objects.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+
+@dataclass(slots=True)
+class Batch(Objects):
+    """What one file (or one set of documents) parses into, before the cross-object rules.
+
+    Services, the bulk, are kept lean: the Service objects and their `namespace/name` keys in order
+    and, per Service, its document number and List item packed into one integer; their sources are
+    only spelt out for an error.
+    `numbered` set: document n came from `f"{numbered}#{n + 1}"` (a file); otherwise `sources` keeps
+    each document's source."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    numbered: str | None = None
+    errors: list[ConfigError] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    places: array[int] = field(default_factory=lambda: array("q"))
+    sources: list[str] = field(default_factory=list)
+
+    def problems(self, kind: str, name: str, source: str) -> Problems:
+        return Problems(self.errors, kind, name, source)
+
+    def add_service(self, service: Service, key: str, number: int, item: int) -> None:
+        self.services.append(service)
+        self.keys.append(key)
+        self.places.append(number << 32 | (item + 1))
+
+    def service_source(self, index: int) -> str:
+        """Where `services[index]` came from, as its errors would say."""
+        place = self.places[index]
+        number, item = place >> 32, (place & 0xFFFF_FFFF) - 1
+        source = f"{self.numbered}#{number + 1}" if self.numbered is not None else self.sources[number]
+        return source if item < 0 else _item_source(source, item)
+
+
+def _item_source(source: str, item: int) -> str:
+    return f"{source} items[{item}]"
+
+
+@dataclass(slots=True)
+class Parsed(Objects):
+    """Every batch of a document set together; `validate.build` adds its errors and the World."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    errors: list[ConfigError] = field(default_factory=list)
+    batches: tuple[Batch, ...] = ()
     world: World = field(default_factory=World)
+
+    @classmethod
+    def of(cls, namespace: str, batches: Iterable[Batch]) -> Parsed:
+        parsed = cls(namespace=namespace, batches=tuple(batches))
+        for batch in parsed.batches:
+            parsed.extend(batch)
+            parsed.errors.extend(batch.errors)
+        return parsed
 
     def problems(self, kind: str, name: str, source: str) -> Problems:
         return Problems(self.errors, kind, name, source)
 
 
-def _expand(docs: Iterable[Document]) -> Iterable[Document]:
+def _list_items(body: object) -> Iterable[object] | None:
     """`kind: List` (what `kubectl get -o yaml` prints) stands for its items."""
-    for doc in docs:
-        body = doc.body
-        if isinstance(body, Mapping) and str(body.get("kind", "")).endswith("List") and "items" in body:
-            items = body["items"]
-            if isinstance(items, list):
-                for i, item in enumerate(items):
-                    yield Document(f"{doc.source} items[{i}]", item)
-                continue
-        yield doc
+    if isinstance(body, Items):
+        return body
+    if isinstance(body, Mapping) and str(body.get("kind", "")).endswith("List") and "items" in body:
+        items = body["items"]
+        if isinstance(items, list):
+            return items
+    return None
+
+
+def parse_batch(
+    docs: Iterable[Document], namespace: str = DEFAULT_NAMESPACE, numbered: str | None = None
+) -> Batch:
+    """Parse documents one at a time (each is dropped before the next is read)."""
+    batch = Batch(namespace=namespace, numbered=numbered)
+    for number, doc in enumerate(docs):
+        if numbered is None:
+            batch.sources.append(doc.source)
+        items = _list_items(doc.body)
+        if items is None:
+            if doc.body is not None:  # None: an empty YAML document (`---` at the end of a file)
+                _parse_one(batch, doc.source, -1, doc.body, number)
+            continue
+        for i, item in enumerate(items):
+            if item is not None:
+                _parse_one(batch, doc.source, i, item, number)
+    return batch
 
 
 def parse_documents(docs: Iterable[Document], namespace: str = DEFAULT_NAMESPACE) -> Parsed:
-    parsed = Parsed(namespace)
-    for doc in _expand(docs):
-        if doc.body is None:
-            continue  # an empty YAML document (`---` at the end of a file)
-        _parse_one(parsed, doc)
-    return parsed
+    return Parsed.of(namespace, [parse_batch(docs, namespace)])
 
 
-def _parse_one(parsed: Parsed, doc: Document) -> None:
-    body = doc.body
+def _parse_one(batch: Batch, source: str, item: int, body: object, number: int) -> None:
+    if type(body) is dict and body.get("kind") == "Service" and body.get("apiVersion") == "v1":
+        service = quick_service(body)
+        if service is not None:
+            batch.add_service(service, service.key, number, item)
+            return
+    if item >= 0:
+        source = _item_source(source, item)
     if not isinstance(body, Mapping):
-        parsed.problems("-", "-", doc.source).error(
-            "-", f"a document must be an object, got {type_name(body)}"
-        )
+        batch.problems("-", "-", source).error("-", f"a document must be an object, got {type_name(body)}")
         return
     api_version, kind = body.get("apiVersion"), body.get("kind")
     if not isinstance(kind, str) or not isinstance(api_version, str):
-        parsed.problems(str(kind or "-"), "-", doc.source).error(
+        batch.problems(str(kind or "-"), "-", source).error(
             "apiVersion" if isinstance(kind, str) else "kind", "apiVersion and kind are required strings"
         )
         return
     if (api_version, kind) in IGNORED:
-        parsed.problems(kind, _name_of(body), doc.source).warning(
-            "-", f"{api_version} {kind} is not used by lbd"
-        )
+        batch.problems(kind, _name_of(body), source).warning("-", f"{api_version} {kind} is not used by lbd")
         return
     if kind not in API_VERSIONS:
         known = ", ".join(sorted(API_VERSIONS))
-        parsed.problems(kind, _name_of(body), doc.source).error(
-            "kind", f"unsupported kind; lbd reads {known}"
-        )
+        batch.problems(kind, _name_of(body), source).error("kind", f"unsupported kind; lbd reads {known}")
         return
     if api_version not in API_VERSIONS[kind]:
         allowed = " or ".join(API_VERSIONS[kind])
-        parsed.problems(kind, _name_of(body), doc.source).error(
+        batch.problems(kind, _name_of(body), source).error(
             "apiVersion", f"{api_version!r}: {kind} is {allowed}"
         )
         return
-    meta = _meta(parsed, kind, api_version, body, doc.source)
+    meta = _meta(batch, kind, api_version, body, source)
     if meta is None:
         return
     display = meta.name if kind in CLUSTER_SCOPED else f"{meta.namespace}/{meta.name}"
-    top = Fields(body, "", parsed.problems(kind, display, doc.source))
+    top = Fields(body, "", batch.problems(kind, display, source))
     for key in ("apiVersion", "kind", "metadata"):
         top.raw(key)
-    add = _Adder(parsed, kind, display, doc.source)
-    if kind in CORE:
+    add = _Adder(batch, kind, display, source)
+    if kind == "Service":
+        batch.add_service(_service(meta, top), display, number, item)
+    elif kind in CORE:
         _dispatch_core(add, kind, meta, top)
     else:
         _dispatch(add, kind, meta, top)
@@ -179,7 +268,7 @@ def _name_of(body: Mapping[str, Any]) -> str:
     return "-"
 
 
-def _display_name(parsed: Parsed, kind: str, body: Mapping[str, Any]) -> str:
+def _display_name(parsed: Batch, kind: str, body: Mapping[str, Any]) -> str:
     """`namespace/name` as later errors will show it, for errors found while reading metadata."""
     name = _name_of(body)
     if kind in CLUSTER_SCOPED or name == "-":
@@ -191,7 +280,7 @@ def _display_name(parsed: Parsed, kind: str, body: Mapping[str, Any]) -> str:
     return f"{namespace}/{name}"
 
 
-def _meta(parsed: Parsed, kind: str, api_version: str, body: Mapping[str, Any], source: str) -> Meta | None:
+def _meta(parsed: Batch, kind: str, api_version: str, body: Mapping[str, Any], source: str) -> Meta | None:
     problems = parsed.problems(kind, _display_name(parsed, kind, body), source)
     metadata = Fields.of(body.get("metadata"), "metadata", problems)
     name = metadata.string("name", required=True, allow_empty=False)
@@ -215,12 +304,12 @@ def _meta(parsed: Parsed, kind: str, api_version: str, body: Mapping[str, Any], 
             "namespace", f"{namespace!r}: MetalLB objects must be in namespace {parsed.namespace!r}"
         )
         return None
-    return Meta(name, namespace, api_version, FrozenMap(labels))
+    return Meta(name, shared.word(namespace), api_version, shared.string_map(labels))
 
 
 @dataclass(frozen=True, slots=True)
 class _Adder:
-    parsed: Parsed
+    parsed: Batch
     kind: str
     display: str
     source: str
@@ -264,13 +353,7 @@ def _dispatch(add: _Adder, kind: str, meta: Meta, top: Fields) -> None:
 def _dispatch_core(add: _Adder, kind: str, meta: Meta, top: Fields) -> None:
     parsed = add.parsed
     problems = top.problems
-    if kind == "Service":
-        metadata = Fields.of(top.raw("metadata"), "metadata", problems)
-        annotations = FrozenMap(metadata.string_map("annotations"))
-        spec = Fields.of(top.raw("spec"), "spec", problems)
-        status = Fields.of(top.raw("status"), "status", problems)
-        add(parsed.services)(parse_core.service(meta, annotations, spec, status))
-    elif kind == "EndpointSlice":
+    if kind == "EndpointSlice":
         add(parsed.slices)(parse_core.endpoint_slice(meta, top))
     elif kind == "Node":
         spec = Fields.of(top.raw("spec"), "spec", problems)
@@ -280,3 +363,13 @@ def _dispatch_core(add: _Adder, kind: str, meta: Meta, top: Fields) -> None:
         add(parsed.secrets)(parse_core.secret(meta, top))
     elif kind == "Namespace":
         add(parsed.namespaces)(parse_core.namespace(meta))
+
+
+def _service(meta: Meta, top: Fields) -> Service:
+    problems = top.problems
+    metadata = Fields.of(top.raw("metadata"), "metadata", problems)
+    notes = metadata.string_map("annotations")
+    annotations = FrozenMap(notes) if notes else EMPTY
+    spec = Fields.of(top.raw("spec"), "spec", problems)
+    status = Fields.of(top.raw("status"), "status", problems)
+    return parse_core.service(meta, annotations, spec, status)

@@ -28,6 +28,7 @@ from lbd.config.model import (
     IPAddressPool,
     L2Advertisement,
     NodeConfig,
+    Service,
     World,
 )
 from lbd.config.parse import Entry, Parsed
@@ -308,9 +309,39 @@ def _node_configs(parsed: Parsed) -> list[NodeConfig]:
     return out
 
 
+def _services(parsed: Parsed) -> FrozenMap[str, Service]:
+    """All batches' Services by key; a repeated key is reported and the first one kept."""
+    services: dict[str, Service] = {}
+    firsts: dict[str, str] | None = None  # key -> source of its first Service, once there is a repeat
+    for batch in parsed.batches:
+        if not services:
+            services = dict(zip(batch.keys, batch.services, strict=True))
+            if len(services) == len(batch.keys):
+                continue
+            services = {}
+        for index, (key, service) in enumerate(zip(batch.keys, batch.services, strict=True)):
+            if key not in services:
+                services[key] = service
+                continue
+            if firsts is None:
+                firsts = _first_sources(parsed)
+            message = f"duplicate name: Service {key} ({firsts[key]}) has it"
+            parsed.problems("Service", key, batch.service_source(index)).error("metadata.name", message)
+    return FrozenMap.adopt(services)
+
+
+def _first_sources(parsed: Parsed) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for batch in parsed.batches:
+        for index, key in enumerate(batch.keys):
+            if key not in out:
+                out[key] = batch.service_source(index)
+    return out
+
+
 def _world(parsed: Parsed) -> World:
     return World(
-        services=FrozenMap({e.name: e.obj for e in _unique(parsed, parsed.services)}),
+        services=_services(parsed),
         endpoint_slices=FrozenMap({e.name: e.obj for e in _unique(parsed, parsed.slices)}),
         nodes=FrozenMap({e.name: e.obj for e in _unique(parsed, parsed.nodes)}),
         secrets=FrozenMap({e.name: e.obj for e in _unique(parsed, parsed.secrets)}),
