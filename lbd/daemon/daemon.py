@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import structlog
 
 from lbd.allocator.requests import State
-from lbd.config import DEFAULT_NAMESPACE, Config, NodeConfig, ParseResult, load_paths
+from lbd.config import DEFAULT_NAMESPACE, Config, FileCache, NodeConfig, ParseResult
 from lbd.control import ControlServer
 from lbd.control.client import DEFAULT_SOCKET
 from lbd.daemon.announcer import Announcer, StatusSource
@@ -97,6 +97,8 @@ class Daemon:
         bfd: BFDManager | None = None,
     ) -> None:
         self.options = options
+        # Each file's parse, kept between reloads: a change to one file parses that file only.
+        self._files = FileCache(options.namespace)
         self._state = state_file(options.state_dir, options.node) if options.state_dir else None
         remembered = load_allocations(self._state) if self._state is not None else {}
         self.core = DaemonCore(options.node, clock, remembered)
@@ -294,7 +296,7 @@ class Daemon:
     # --- config ---------------------------------------------------------------------------------
 
     async def _load(self) -> ParseResult:
-        return await asyncio.to_thread(load_paths, self.options.paths, self.options.namespace)
+        return await asyncio.to_thread(self._files.load, self.options.paths)
 
     async def _reload_files(self) -> None:
         self.notifier.reloading()
