@@ -1,0 +1,152 @@
+"""Loading the configuration at scale: time, retained memory and peak, first load and reloads.
+
+Writes the scale benchmark's configuration (one BGPPeer, pool and BGPAdvertisement, N Services with
+one /32 of 198.18.0.0/15 each) as a JSON `List` or a YAML stream, then in a fresh child process per
+format: imports `lbd.config`, `load_paths` (RSS and peak RSS around it, so a transient peak shows),
+and with a `FileCache` as the daemon keeps it: a reload with nothing changed, and a reload after a
+small second file (one Service) changed, which parses that file only.
+
+    .venv/bin/python bench/bench_config.py --services 100000 --format json,yaml
+
+`--tracemalloc` adds the bytes the load retains per Service as tracemalloc counts them (slower).
+A benchmark prints figures; nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def rss(kind: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(kind + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak() -> None:
+    # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def write_config(directory: Path, count: int, fmt: str) -> None:
+    from bench.bench_bgp_scale import service_document
+    from bench.bench_pipeline import documents
+
+    docs = documents(count)
+    extra = service_document(count + 1)
+    if fmt == "json":
+        (directory / "config.json").write_text(
+            json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
+        )
+        (directory / "extra.json").write_text(json.dumps(extra))
+    else:
+        import yaml
+
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        (directory / "config.yaml").write_text(yaml.dump_all(docs, Dumper=dumper))
+        (directory / "extra.yaml").write_text(yaml.dump(extra, Dumper=dumper))
+
+
+def child(directory: str, fmt: str, traced: bool) -> None:
+    def emit(stage: str, **values: Any) -> None:
+        print(json.dumps({"stage": stage, **values}), flush=True)
+
+    t0 = time.perf_counter()
+    from lbd.config import FileCache, load_paths
+
+    emit("imports", s=time.perf_counter() - t0, rss=rss())
+    if traced:
+        import tracemalloc
+
+        tracemalloc.start()
+    before = rss()
+    reset_peak()
+    t0 = time.perf_counter()
+    result = load_paths([directory])
+    elapsed = time.perf_counter() - t0
+    assert result.config is not None, result.errors[:3]
+    services = len(result.world.services)
+    extra: dict[str, Any] = {}
+    if traced:
+        import tracemalloc
+
+        retained, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        extra = {"bytes_per_service": round(retained / services), "traced_peak_mib": peak / 2**20}
+    emit(
+        "load",
+        s=elapsed,
+        rss=rss(),
+        grew=rss() - before,
+        peak=rss("VmHWM") - before,
+        services=services,
+        **extra,
+    )
+    del result
+
+    cache = FileCache()
+    t0 = time.perf_counter()
+    first = cache.load([directory])
+    emit("cache-first", s=time.perf_counter() - t0, parsed=len(cache.parsed))
+    t0 = time.perf_counter()
+    again = cache.load([directory])
+    same = sum(1 for k, v in again.world.services.items() if first.world.services.get(k) is v)
+    emit("reload-unchanged", s=time.perf_counter() - t0, parsed=len(cache.parsed), same_objects=same)
+    path = next(p for p in Path(directory).iterdir() if p.stem == "extra")
+    text = path.read_text().replace('"s', '"t', 1).replace("name: s", "name: t", 1)
+    path.write_text(text)
+    t0 = time.perf_counter()
+    changed = cache.load([directory])
+    same = sum(1 for k, v in changed.world.services.items() if again.world.services.get(k) is v)
+    emit("reload-one-file", s=time.perf_counter() - t0, parsed=len(cache.parsed), same_objects=same)
+
+
+def run(count: int, fmt: str, traced: bool) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        write_config(Path(tmp), count, fmt)
+        command = [sys.executable, __file__, "--child", tmp, "--format", fmt]
+        command += ["--tracemalloc"] if traced else []
+        out = subprocess.run(command, check=False, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"child failed ({out.returncode}):\n{out.stderr}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def main() -> int:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--services", type=int, default=100_000)
+    parser.add_argument("--format", default="json,yaml", help="comma-separated: json, yaml")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.format, args.tracemalloc)
+        return 0
+    print(" ".join(sys.argv))
+    print(f"{args.services} services; load average {os.getloadavg()[0]:.1f}")
+    for fmt in args.format.split(","):
+        for i in range(args.repeat):
+            print(f"\n{fmt} run {i + 1}:")
+            for s in run(args.services, fmt, args.tracemalloc):
+                name = s.pop("stage")
+                seconds = s.pop("s")
+                rest = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items())
+                print(f"  {name:<17} {seconds:6.3f} s  {rest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
