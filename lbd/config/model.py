@@ -262,6 +262,23 @@ class LocalDelivery:
     dummy_interface: str = "lbd0"
 
 
+DEFAULT_BGP_PORT = 179
+
+
+@dataclass(frozen=True, slots=True)
+class NodeBgp:
+    """This node's BGP speaker, lbd extensions MetalLB has no field for. `listen`: also accept the
+    peers' connections (RFC 4271 §8.2.1 passive opening) on `listen_port` at `listen_addresses`
+    (empty: every address); `graceful_restart_state_dir`: where the restart marker lives (None:
+    /run/lbd/bgp/<node>); `ttl_security`: GTSM (RFC 5082) towards directly connected eBGP peers."""
+
+    listen: bool = True
+    listen_port: int = DEFAULT_BGP_PORT
+    listen_addresses: tuple[IPAddress, ...] = ()
+    graceful_restart_state_dir: str | None = None
+    ttl_security: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     """lbd.io/v1alpha1 NodeConfig: settings local to one node (see docs/configuration.md)."""
@@ -275,6 +292,7 @@ class NodeConfig:
     load_balancer_class: str | None = None
     membership: Membership = Membership()
     local_delivery: LocalDelivery = LocalDelivery()
+    bgp: NodeBgp = NodeBgp()
 
 
 # --- core Kubernetes objects (the "world") --------------------------------------------------------

@@ -16,6 +16,7 @@ from lbd.config.model import (
     LogLevel,
     MemberPeer,
     Membership,
+    NodeBgp,
     NodeConfig,
 )
 from lbd.config.parse_metallb import Meta, interface_problem
@@ -110,6 +111,25 @@ def _membership(spec: Fields, node_name: str) -> Membership:
     return Membership(bind, bind_port, tuple(peers), key, key_file, heartbeat, timeout)
 
 
+def _bgp(spec: Fields) -> NodeBgp:
+    b = spec.mapping("bgp")
+    if b is None:
+        return NodeBgp()
+    defaults = NodeBgp()
+    listen = b.boolean("listen", defaults.listen)
+    port = b.integer("listenPort", 1, 65535, defaults.listen_port) or defaults.listen_port
+    addresses: list[IPAddress] = []
+    for i, text in enumerate(b.string_list("listenAddresses", unique=True)):
+        try:
+            addresses.append(parse_ip(text))
+        except ValueError as exc:
+            b.error(join("listenAddresses", i), str(exc))
+    state_dir = _path(b, "gracefulRestartStateDir", None)
+    ttl_security = b.boolean("ttlSecurity", defaults.ttl_security)
+    b.finish()
+    return NodeBgp(listen, port, tuple(addresses), state_dir, ttl_security)
+
+
 def node_config(meta: Meta, spec: Fields) -> NodeConfig:
     node_name = spec.string("nodeName", allow_empty=False) or meta.name
     interfaces = spec.string_list("interfaces", unique=True)
@@ -150,7 +170,8 @@ def node_config(meta: Meta, spec: Fields) -> NodeConfig:
             ld.error("dummyInterface", f"{dummy!r} is also listed in spec.interfaces")
         ld.finish()
         local = LocalDelivery(enabled, dummy)
+    bgp = _bgp(spec)
     spec.finish()
     return NodeConfig(
-        meta.name, node_name, interfaces, control_socket, metrics, level, lb_class, membership, local
+        meta.name, node_name, interfaces, control_socket, metrics, level, lb_class, membership, local, bgp
     )
