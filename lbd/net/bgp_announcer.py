@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from bgp import events as ev
 from bgp.fsm import State
 from bgp.session import MessageCounters
 from lbd.config import Config
+from lbd.config.model import NodeBgp
 from lbd.control.server import View, ViewError
 from lbd.metrics import Metrics, Sample
 from lbd.net.bfd_manager import BFDManager
@@ -32,7 +34,6 @@ from lbd.net.bgp_restart import RestartMarker
 from lbd.net.bgp_routes import RouteDiff
 from lbd.net.bgp_session_config import build_session_config
 from lbd.net.bgp_speaker import BgpSpeaker, PeerDriver
-from lbd.net.bgp_transport import BGP_PORT
 from lbd.reconcile import BGPRoute, DesiredState
 
 log = structlog.get_logger("lbd.bgp")
@@ -41,6 +42,15 @@ DEFAULT_STATE_ROOT = "/run/lbd/bgp"
 SHUTDOWN_MESSAGE = "lbd is shutting down"
 # How often the graceful-restart marker is refreshed while a GR session is up (see bgp_restart).
 _MARKER_INTERVAL = 1.0
+
+
+class _FromNodeConfig(enum.Enum):
+    TOKEN = 0
+
+
+# Default of the listener arguments: this node's NodeConfig `spec.bgp` decides (read at the first
+# configuration with a BGP peer; a later change takes effect when lbd restarts).
+FROM_NODE_CONFIG = _FromNodeConfig.TOKEN
 
 
 def state_name(state: State) -> str:
@@ -81,18 +91,18 @@ class BgpAnnouncer:
         metrics: Metrics,
         bfd: BFDManager | None = None,
         state_dir: str | os.PathLike[str] | None = None,
-        listen_port: int | None = BGP_PORT,
-        listen_addresses: tuple[str, ...] = ("0.0.0.0", "::"),
+        listen_port: int | _FromNodeConfig | None = FROM_NODE_CONFIG,
+        listen_addresses: tuple[str, ...] | _FromNodeConfig = FROM_NODE_CONFIG,
     ) -> None:
+        """`state_dir` (graceful-restart marker; None: the NodeConfig's, else /run/lbd/bgp/<node>),
+        `listen_port` (None: dial only) and `listen_addresses` override the NodeConfig's `spec.bgp`."""
         self._node = node
-        self._marker = RestartMarker(Path(state_dir) if state_dir else Path(DEFAULT_STATE_ROOT) / node)
+        self._state_dir = state_dir
+        self._listen_port = listen_port
+        self._listen_addresses = listen_addresses
+        self._marker: RestartMarker | None = None
         self._speaker = BgpSpeaker(
-            config_of=build_session_config,
-            on_event=self._event,
-            listen_port=listen_port,
-            listen_addresses=listen_addresses,
-            bfd=bfd,
-            marker=self._marker,
+            config_of=build_session_config, on_event=self._event, listen_port=None, bfd=bfd
         )
         self._status: dict[str, PeerStatus] = {}
         self._problems: dict[str, list[str]] = {}
@@ -115,6 +125,8 @@ class BgpAnnouncer:
         if settings and not self._started:
             # Listen on the BGP port only once there is a peer: a node without BGP binds nothing.
             self._started = True
+            node = config.node_config(self._node)
+            self._prepare(node.bgp if node is not None else NodeBgp())
             await self._speaker.start()
             self._marker_task = asyncio.get_running_loop().create_task(self._refresh_marker())
         self._report(problems)
@@ -139,6 +151,19 @@ class BgpAnnouncer:
                 if announce or withdraw:
                     driver.change_routes(announce, withdraw)
 
+    def _prepare(self, bgp: NodeBgp) -> None:
+        """Listener and restart marker from the NodeConfig, unless the constructor set them."""
+        port = bgp.listen_port if bgp.listen else None
+        if self._listen_port is not FROM_NODE_CONFIG:
+            port = self._listen_port
+        addresses = tuple(str(a) for a in bgp.listen_addresses) or ("0.0.0.0", "::")
+        if self._listen_addresses is not FROM_NODE_CONFIG:
+            addresses = self._listen_addresses
+        self._speaker.listen(port, addresses)
+        state_dir = self._state_dir or bgp.graceful_restart_state_dir
+        self._marker = RestartMarker(Path(state_dir) if state_dir else Path(DEFAULT_STATE_ROOT) / self._node)
+        self._speaker.marker = self._marker
+
     async def close(self) -> None:
         await self._speaker.close(SHUTDOWN_MESSAGE)
         if self._marker_task is not None:
@@ -146,7 +171,8 @@ class BgpAnnouncer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._marker_task
         # Every peer got Cease and dropped our routes: the next start is not a graceful restart.
-        self._marker.clear()
+        if self._marker is not None:
+            self._marker.clear()
 
     def _report(self, problems: list[PeerProblem]) -> None:
         current: dict[str, list[str]] = {}
@@ -191,7 +217,8 @@ class BgpAnnouncer:
             if driver.settings.graceful_restart and event.negotiated.peer_graceful_restart is not None:
                 self._gr_up[driver.name] = float(driver.session.config.graceful_restart.restart_time)
                 self._write_marker()
-            self._marker.forget(driver.name)
+            if self._marker is not None:
+                self._marker.forget(driver.name)
         elif isinstance(event, ev.NotificationSent):
             n = event.notification
             status.last_error = f"NOTIFICATION sent {n.code}/{n.subcode}: {event.reason}"
@@ -211,6 +238,8 @@ class BgpAnnouncer:
             status.peer_restarts += 1
 
     def _write_marker(self) -> None:
+        if self._marker is None:
+            return
         try:
             self._marker.write(self._gr_up)
         except OSError as error:

@@ -24,7 +24,7 @@ from typing import Literal
 
 from bfd import Profile
 from lbd.config import BFDProfile, BGPPeer, Config
-from lbd.net.bgp_transport import TransportOptions, normalize, ttl_for
+from lbd.net.bgp_transport import GTSM_MIN_TTL, GTSM_TTL, TransportOptions, normalize, ttl_for
 
 # How long one dial may take (three SYNs at the kernel's 1 s, 2 s backoff); connectTime is the interval
 # between attempts, not this.
@@ -55,16 +55,30 @@ class PeerSettings:
     disable_mp: bool
     dual_stack: bool
     bfd: Profile | None
+    # NodeConfig spec.bgp.ttlSecurity: GTSM (RFC 5082) if this peer is directly connected eBGP.
+    ttl_security: bool = False
+
+    @property
+    def gtsm(self) -> bool:
+        """RFC 5082 §3: only for a peer one hop away (eBGP without multihop)."""
+        return self.ttl_security and not self.ibgp and not self.ebgp_multihop
 
     def transport(self) -> TransportOptions:
         """Socket options of this peer's connections; the dial timeout comes from the session
         (`ConnectRequested.timeout`)."""
+        if self.gtsm:
+            # RFC 5082 §3: send with TTL 255, accept only what arrives with 254 or more (one hop).
+            ttl: int | None = GTSM_TTL
+            min_ttl: int | None = GTSM_MIN_TTL
+        else:
+            ttl, min_ttl = ttl_for(ibgp=self.ibgp, multihop=self.ebgp_multihop), None
         return TransportOptions(
             peer=self.address,
             port=self.port,
             source=self.source_address,
             password=self.password,
-            ttl=ttl_for(ibgp=self.ibgp, multihop=self.ebgp_multihop),
+            ttl=ttl,
+            min_ttl=min_ttl,
         )
 
 
@@ -123,6 +137,8 @@ def peer_settings(
 ) -> tuple[dict[str, PeerSettings], list[PeerProblem]]:
     """Settings of the named peers (the reconcile output's peers), plus what was ignored or refused."""
     peers = [config.peers[n] for n in names if n in config.peers]
+    node_config = config.node_config(node)
+    ttl_security = node_config.bgp.ttl_security if node_config is not None else False
     rid = router_id(node, peers, source)
     settings: dict[str, PeerSettings] = {}
     problems: list[PeerProblem] = []
@@ -154,5 +170,6 @@ def peer_settings(
             disable_mp=peer.disable_mp,
             dual_stack=peer.dual_stack_address_family,
             bfd=bfd_profile(profile) if profile is not None else None,
+            ttl_security=ttl_security,
         )
     return settings, problems

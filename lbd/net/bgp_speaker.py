@@ -245,12 +245,10 @@ class BgpSpeaker:
         self._by_address: dict[str, PeerDriver] = {}
         self._bfd = bfd
         self._bfd_keys: dict[str, SessionKey] = {}
-        self._marker = marker
-        self._listener = (
-            Listener(listen_port, self._accept, addresses=listen_addresses)
-            if listen_port is not None
-            else None
-        )
+        self.marker = marker
+        self._listener: Listener | None = None
+        self._started = False
+        self.listen(listen_port, listen_addresses)
         self._unsubscribe = bfd.subscribe(self._bfd_changed) if bfd is not None else None
 
     @property
@@ -261,7 +259,14 @@ class BgpSpeaker:
     def listen_port(self) -> int | None:
         return self._listener.port if self._listener is not None else None
 
+    def listen(self, port: int | None, addresses: tuple[str, ...] = ("0.0.0.0", "::")) -> None:
+        """Where `start` listens for the peers' connections (None: nowhere, dial only)."""
+        if self._started:
+            raise RuntimeError("the listener is chosen before start")
+        self._listener = Listener(port, self._accept, addresses=addresses) if port is not None else None
+
     async def start(self) -> None:
+        self._started = True
         if self._listener is None:
             return
         try:
@@ -300,7 +305,7 @@ class BgpSpeaker:
             self._unsubscribe = None
 
     async def _add(self, settings: PeerSettings) -> None:
-        restarting = self._marker is not None and self._marker.restarting(settings.name)
+        restarting = self.marker is not None and self.marker.restarting(settings.name)
         driver = PeerDriver(settings, await self._config_of(settings, restarting), self._on_event)
         self._drivers[settings.name] = driver
         self._by_address[settings.address] = driver

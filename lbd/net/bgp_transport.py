@@ -28,6 +28,9 @@ MULTIHOP_TTL = 255
 # <linux/in.h>, <linux/in6.h>: GTSM (RFC 5082) minimum TTL / hop limit of accepted packets.
 IP_MINTTL = 21
 IPV6_MINHOPCOUNT = 73
+# RFC 5082 §3: a directly connected peer sends with TTL 255, so anything under 254 came from further.
+GTSM_TTL = 255
+GTSM_MIN_TTL = 254
 _LISTEN_BACKLOG = 64
 # Seconds a closed connection waits for the peer to close its side (see `BgpStream.close`).
 LINGER = 3.0
@@ -227,6 +230,11 @@ class Listener:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def bound(self) -> list[str]:
+        """The addresses listened on (after `start`)."""
+        return [normalize(str(sock.getsockname()[0])) for sock in self._sockets]
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
