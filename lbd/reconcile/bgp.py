@@ -65,8 +65,9 @@ def endpoint_reason(
 
 # (version, network, prefix length): one prefix, as `BGPRoute.key`. Routes are listed in this order.
 _Key = tuple[int, int, int]
-# (version, prefix length) -> network -> route: a host route's key is its address's own int object.
-_Groups = dict[tuple[int, int], dict[int, BGPRoute]]
+# (version, prefix length) -> network -> route changed since the last freeze (None: gone). A host
+# route's network is its address's own int object.
+_Groups = dict[tuple[int, int], dict[int, BGPRoute | None]]
 # A reference keeping a route: (service, address).
 _Ref = tuple[str, IPAddress]
 
@@ -81,8 +82,8 @@ class _Target:
     peer: str
     v4: RouteAttributes
     v6: RouteAttributes
-    groups4: dict[int, BGPRoute]
-    groups6: dict[int, BGPRoute]
+    changes4: dict[int, BGPRoute | None]
+    changes6: dict[int, BGPRoute | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +109,13 @@ class RouteTable:
     gives the routes, rebuilding only what changed since the last `freeze` (the daemon keeps one table
     across changes, so one Service change does not cost a walk over every route).
 
-    Sized for 100,000 services: a prefix with one reference (the common case) is one `BGPRoute` in a
-    dict keyed by its network int; only prefixes with several references keep a dict of them
-    (`_shared`). What a pool's services send is worked out once per pool (`_Plan`), and the attributes
-    and decisions are shared objects. The table remembers nothing per service: `remove` is given the
+    Sized for 100,000 services. Between freezes a peer's routes are its last `PeerRoutes` (sorted by
+    `BGPRoute.key`, found by bisection) plus the changes since, in dicts keyed by network int per
+    (version, prefix length) (None: removed); `freeze` folds the changes in and empties those dicts,
+    so the settled table holds nothing per route beyond the tuple the desired state returns. A prefix
+    with one reference (the common case) is just its `BGPRoute`; only prefixes with several references
+    keep a dict of them (`_shared`). What a pool's services send is worked out once per pool (`_Plan`),
+    and attributes and decisions are shared objects. Nothing is kept per service: `remove` is given the
     addresses and pool `add` was given."""
 
     def __init__(
@@ -120,11 +124,9 @@ class RouteTable:
         self._peers = {p.name: p for p in peers}
         self._node = node
         self._nodes: Mapping[str, Node] = nodes if nodes is not None else {}
-        self._groups: dict[str, _Groups] = {p.name: {} for p in peers}
+        self._changes: dict[str, _Groups] = {p.name: {} for p in peers}
         self._shared: dict[str, dict[_Key, dict[_Ref, RouteAttributes]]] = {p.name: {} for p in peers}
         self._pending: dict[str, set[_Key]] = {p.name: set() for p in peers}
-        # Prefixes changed since the last freeze; None: list every route afresh.
-        self._dirty: dict[str, set[_Key] | None] = {p.name: None for p in peers}
         self._out: dict[str, PeerRoutes] = {}
         self._plans: dict[str, _Plan] = {}
         self._attributes: dict[tuple[object, ...], RouteAttributes] = {}
@@ -142,6 +144,7 @@ class RouteTable:
             plan = self._plans[pool] = self._plan(advertisements)
         if not addresses:
             return plan.idle
+        out = self._out
         for send in plan.sends:
             for address in addresses:
                 network = int(address)
@@ -151,23 +154,18 @@ class RouteTable:
                     network = network >> bits << bits
                 made: BGPRoute | None = None
                 for target in send.targets:
-                    attributes, group = (target.v4, target.groups4) if v4 else (target.v6, target.groups6)
-                    route = group.get(network)
-                    dirty = self._dirty[target.peer]
+                    attributes, changes = (target.v4, target.changes4) if v4 else (target.v6, target.changes6)
+                    route = changes.get(network)
+                    if route is None and target.peer in out and network not in changes:
+                        route = self._listed(target.peer, attributes, network)
                     if route is None:
                         # Peers with the same attributes share one immutable route object.
                         if made is None or made.attributes is not attributes:
                             made = BGPRoute(network, attributes, service, address)
-                        group[network] = made
-                        if dirty is not None:
-                            self._mark(
-                                target.peer, dirty, (attributes.version, network, attributes.prefixlen)
-                            )
-                        continue
-                    key = (attributes.version, network, attributes.prefixlen)
-                    self._join(target.peer, key, route, (service, address), attributes)
-                    if dirty is not None:
-                        self._mark(target.peer, dirty, key)
+                        changes[network] = made
+                    else:
+                        key = (attributes.version, network, attributes.prefixlen)
+                        self._join(target.peer, key, route, (service, address), attributes)
         return plan.decision
 
     def remove(self, service: str, addresses: Sequence[IPAddress], pool: str) -> None:
@@ -183,38 +181,40 @@ class RouteTable:
                 if bits:
                     network = network >> bits << bits
                 for target in send.targets:
-                    attributes, group = (target.v4, target.groups4) if v4 else (target.v6, target.groups6)
+                    attributes, changes = (target.v4, target.changes4) if v4 else (target.v6, target.changes6)
                     key = (attributes.version, network, attributes.prefixlen)
                     shared = self._shared[target.peer].get(key)
                     if shared is None:
-                        route = group.get(network)
+                        if network in changes:
+                            route = changes[network]
+                        else:
+                            route = self._listed(target.peer, attributes, network)
                         if route is None or route.refs_services != service or route.refs_addresses != address:
                             continue
-                        del group[network]
-                    else:
-                        if shared.pop((service, address), None) is None:
-                            continue
+                        changes[network] = None
+                    elif shared.pop((service, address), None) is not None:
                         if len(shared) == 1:
                             # Back to one reference: a plain route again.
                             ((s, a), kept) = shared.popitem()
                             del self._shared[target.peer][key]
-                            group[network] = BGPRoute(network, kept, s, a)
+                            changes[network] = BGPRoute(network, kept, s, a)
                         else:
                             self._pending[target.peer].add(key)
-                    dirty = self._dirty[target.peer]
-                    if dirty is not None:
-                        self._mark(target.peer, dirty, key)
 
     def freeze(self) -> tuple[PeerRoutes, ...]:
-        return tuple(self._freeze_peer(name) for name in sorted(self._groups))
+        return tuple(self._freeze_peer(name) for name in sorted(self._changes))
 
-    def _mark(self, peer: str, dirty: set[_Key], key: _Key) -> None:
-        dirty.add(key)
-        if len(dirty) > _IN_PLACE_LIMIT:
-            self._dirty[peer] = None  # many changes: one sort beats many insertions
+    def _listed(self, peer: str, attributes: RouteAttributes, network: int) -> BGPRoute | None:
+        """The route the last freeze gave for this prefix, if any."""
+        out = self._out.get(peer)
+        if out is None:
+            return None
+        routes, key = out.routes, (attributes.version, network, attributes.prefixlen)
+        i = bisect.bisect_left(routes, key, key=_order)
+        return routes[i] if i < len(routes) and routes[i].key == key else None
 
     def _join(self, peer: str, key: _Key, route: BGPRoute, ref: _Ref, attributes: RouteAttributes) -> None:
-        """A second reference to an existing prefix: count it in `_shared`; the route is rebuilt once at
+        """Another reference to an existing prefix: count it in `_shared`; the route is rebuilt once at
         `freeze` however many references arrive (a /24 aggregate may have 256)."""
         shared = self._shared[peer].get(key)
         if shared is None:
@@ -225,26 +225,33 @@ class RouteTable:
         if len(shared) == 1:
             # The same (service, address) again, from another advertisement: still one reference.
             del self._shared[peer][key]
-            group = self._groups[peer][(key[0], key[2])]
-            group[key[1]] = BGPRoute(key[1], shared[ref], ref[0], ref[1])
+            self._changes[peer][(key[0], key[2])][key[1]] = BGPRoute(key[1], shared[ref], ref[0], ref[1])
             return
         self._pending[peer].add(key)
 
     def _freeze_peer(self, name: str) -> PeerRoutes:
-        groups, pending = self._groups[name], self._pending[name]
-        shared = self._shared[name]
+        groups, pending, shared = self._changes[name], self._pending[name], self._shared[name]
         for key in pending:
             refs = shared.get(key)
             if refs is not None:
                 groups[(key[0], key[2])][key[1]] = self._route(key[1], refs)
         pending.clear()
-        dirty, out = self._dirty[name], self._out.get(name)
-        if dirty is not None and out is not None:
-            if not dirty:
-                return out
+        out = self._out.get(name)
+        count = sum(len(changes) for changes in groups.values())
+        if out is not None and not count:
+            return out
+        if out is None or count > _IN_PLACE_LIMIT:
+            # First freeze, or many changes: one sort beats many insertions.
+            listed = self._merged(groups, out.routes if out is not None else ())
+        else:
             routes = list(out.routes)
-            for key in sorted(dirty):
-                route = groups[(key[0], key[2])].get(key[1])
+            changed = (
+                (version, network, length, route)
+                for (version, length), changes in groups.items()
+                for network, route in changes.items()
+            )
+            for version, network, length, route in sorted(changed, key=lambda c: c[:3]):
+                key = (version, network, length)
                 i = bisect.bisect_left(routes, key, key=_order)
                 present = i < len(routes) and routes[i].key == key
                 if route is None:
@@ -255,18 +262,28 @@ class RouteTable:
                 else:
                     routes.insert(i, route)
             listed = tuple(routes)
-        else:
-            filled = [group for group in groups.values() if group]
-            if len(filled) == 1:
-                # One family and length (the common case): the network ints alone give the order.
-                (group,) = filled
-                listed = tuple([group[n] for n in sorted(group)])
-            else:
-                listed = tuple(sorted((r for group in filled for r in group.values()), key=_order))
+        for changes in groups.values():
+            changes.clear()
         out = PeerRoutes(name, listed)
         self._out[name] = out
-        self._dirty[name] = set()
         return out
+
+    @staticmethod
+    def _merged(groups: _Groups, before: Sequence[BGPRoute]) -> tuple[BGPRoute, ...]:
+        """`before` with the changes in `groups` applied, sorted."""
+        kept = [
+            r
+            for r in before
+            if r.network not in groups.get((r.attributes.version, r.attributes.prefixlen), ())
+        ]
+        filled = [changes for changes in groups.values() if changes]
+        if not kept and len(filled) == 1:
+            # One family and length (the common first freeze): the network ints alone give the order.
+            (changes,) = filled
+            return tuple([route for n in sorted(changes) if (route := changes[n]) is not None])
+        kept.extend(route for changes in filled for route in changes.values() if route is not None)
+        kept.sort(key=_order)
+        return tuple(kept)
 
     def _plan(self, advertisements: Sequence[BGPAdvertisement]) -> _Plan:
         labels = labels_of(self._nodes, self._node)
@@ -279,7 +296,7 @@ class RouteTable:
             for name, peer in self._peers.items():
                 if adv.peers and name not in adv.peers:
                     continue
-                groups = self._groups[name]
+                groups = self._changes[name]
                 v4 = self._attributes_of(adv, 4, adv.aggregation_length, peer.is_ibgp)
                 v6 = self._attributes_of(adv, 6, adv.aggregation_length_v6, peer.is_ibgp)
                 targets.append(
