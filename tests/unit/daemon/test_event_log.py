@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from lbd.config import parse_objects
 from lbd.daemon import event_log
 from lbd.daemon.core import DaemonCore
-from lbd.daemon.event_log import AllocationLog, AnnouncementLog
+from lbd.daemon.event_log import ServiceEventLog
 from lbd.logsetup import configure
 from lbd.reconcile import DesiredState
 
@@ -61,16 +61,22 @@ def desired(core: DaemonCore, docs: list[dict[str, Any]]) -> DesiredState:
     return state
 
 
+def write(events_log: ServiceEventLog, state: DesiredState) -> bool:
+    lines = events_log.update(state)
+    lines.allocations.write()
+    lines.announcements.write()
+    return lines.addresses_changed
+
+
 def events(logs: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
     return [(e["event"], e.get("service", ""), e.get("ip")) for e in logs]
 
 
 def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
-    core, allocations, announcements = DaemonCore("n1", time.time), AllocationLog(), AnnouncementLog()
+    core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
     first = desired(core, documents({"a": "192.0.2.10", "b": "192.0.2.11"}))
     with capture_logs() as logs:
-        assert allocations.update(first)
-        announcements.update(first)
+        assert write(events_log, first)
     assert events(logs) == [
         ("ipAllocated", "default/a", ["192.0.2.10"]),
         ("ipAllocated", "default/b", ["192.0.2.11"]),
@@ -78,14 +84,22 @@ def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
         ("serviceAnnounced", "default/b", "192.0.2.11"),
     ]
     with capture_logs() as logs:
-        assert not allocations.update(first)
-        announcements.update(first)
+        assert not write(events_log, first)
+        # A recomputed desired state with the same content: nothing to say either.
+        assert (
+            core.offer(
+                parse_objects(documents({"a": "192.0.2.10", "b": "192.0.2.11"}), namespace="metallb-system")
+            )
+            == ()
+        )
+        again = core.compute({})
+        assert again is not None and again.services[0] is not first.services[0]
+        assert not write(events_log, again)
     assert logs == []
     # b moves, a goes, c cannot get its address (outside the pool).
     second = desired(core, documents({"b": "192.0.2.12", "c": "203.0.113.1"}))
     with capture_logs() as logs:
-        assert allocations.update(second)
-        announcements.update(second)
+        assert write(events_log, second)
     assert events(logs) == [
         ("ipAllocated", "default/b", ["192.0.2.12"]),
         ("allocationFailed", "default/c", None),
@@ -98,10 +112,10 @@ def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
 
 
 def test_layer2_answers_are_logged_by_service() -> None:
-    core, announcements = DaemonCore("n1", time.time), AnnouncementLog()
+    core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
     with capture_logs() as logs:
-        announcements.update(desired(core, documents({"a": "192.0.2.10"}, l2=True)))
-    assert [(e["event"], e["ip"], e["protocol"]) for e in logs] == [
+        write(events_log, desired(core, documents({"a": "192.0.2.10"}, l2=True)))
+    assert [(e["event"], e["ip"], e["protocol"]) for e in logs if "protocol" in e] == [
         ("serviceAnnounced", "192.0.2.10", "layer2")
     ]
 
@@ -118,10 +132,10 @@ def debug_level() -> Iterator[None]:
 @pytest.mark.usefixtures("debug_level")
 def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_log, "EACH_LIMIT", 3)
-    core, allocations = DaemonCore("n1", time.time), AllocationLog()
+    core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
     many = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
     with capture_logs() as logs:
-        allocations.update(desired(core, documents({**many, "bad": "203.0.113.1"})))
+        events_log.update(desired(core, documents({**many, "bad": "203.0.113.1"}))).allocations.write()
     debug = [e for e in logs if e["log_level"] == "debug"]
     summaries = [e for e in logs if e["event"] == "eventsSummarized"]
     assert len(debug) == 6
