@@ -12,20 +12,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from bgp.families import Prefix
-from bgp.route import Route
+from bgp.route import Route, prefix_key
+from bgp.route import RouteAttributes as EngineAttributes
 from lbd.reconcile import BGPRoute
+from lbd.reconcile.types import RouteAttributes
 
 
 def route_of(route: BGPRoute) -> Route:
-    # Runs for every changed route: list comprehensions only where there is something to convert
-    # (generator expressions cost several times more than the rest).
-    communities, large = route.communities, route.large_communities
-    return Route(
-        route.prefix,
+    """The engine's `Route` for `route`: its prefix key (for an IPv4 /32, the address's own int) and
+    the engine's interned attributes, built without an `ipaddress` network."""
+    attributes = route.attributes
+    if attributes.version == 4 and attributes.prefixlen == 32:
+        key = route.network
+    else:
+        key = prefix_key(route.prefix)
+    return Route.from_key(key, _engine_attributes(attributes))
+
+
+# The last conversion: consecutive routes almost always share one attributes object.
+_last: list[tuple[RouteAttributes, EngineAttributes]] = []
+
+
+def _engine_attributes(attributes: RouteAttributes) -> EngineAttributes:
+    if _last and _last[0][0] is attributes:
+        return _last[0][1]
+    communities, large = attributes.communities, attributes.large_communities
+    # List comprehensions only where there is something to convert (generator expressions cost
+    # several times more than the rest).
+    converted = EngineAttributes.of(
+        attributes.version,
         tuple([c.value for c in communities]) if communities else (),
         tuple([(c.global_admin, c.local1, c.local2) for c in large]) if large else (),
-        route.local_pref,
+        attributes.local_pref,
     )
+    _last[:] = [(attributes, converted)]
+    return converted
 
 
 class RouteDiff:
