@@ -76,6 +76,8 @@ def child(directory: str, spawned: float) -> None:
     from lbd.net.bgp_announcer import BgpAnnouncer
 
     stage("imports")
+    # As `lbd run` does: no automatic collection until the first push is done, then a freeze.
+    gc.disable()
     result = load_paths([directory], "metallb-system")
     assert result.config is not None, result.errors[:3]
     stage("load", services=len(result.world.services))
@@ -87,9 +89,6 @@ def child(directory: str, spawned: float) -> None:
     assert desired is not None and core.config is not None
     routes = sum(len(p.routes) for p in desired.bgp)
     stage("reconcile", routes=routes)
-    # As the daemon does once a configuration is accepted: what survives stays out of the collector.
-    gc.collect()
-    gc.freeze()
 
     async def announce() -> None:
         assert desired is not None and core.config is not None
@@ -98,6 +97,8 @@ def child(directory: str, spawned: float) -> None:
             announcer = BgpAnnouncer(node="bench", metrics=metrics, state_dir=Path(state))
             await announcer.apply(core.config, desired)
             stage("announce")
+            gc.freeze()
+            gc.enable()
             await announcer.close()
 
     asyncio.run(announce())
