@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lbd.config import load_paths
+from lbd.config import load_paths, parse_objects
 
 POOL = {
     "apiVersion": "metallb.io/v1beta1",
@@ -45,3 +45,47 @@ def test_broken_files_are_reported_with_their_line(tmp_path: Path) -> None:
     messages = {(e.name, e.field, e.message.split(":")[0]) for e in result.errors}
     assert (str(bad_yaml), "line 3", "invalid YAML") in messages  # a tab cannot indent YAML
     assert (str(bad_json), "line 2", "invalid JSON") in messages
+
+
+LISTED = [POOL, SERVICE, None, 5, {**SERVICE, "metadata": {"name": "web"}}]
+JSON_TEXTS = [
+    json.dumps({"apiVersion": "v1", "kind": "List", "items": LISTED}),
+    json.dumps({"apiVersion": "v1", "kind": "List", "items": LISTED}, indent=2),
+    json.dumps({"items": LISTED, "kind": "List"}),  # kind after items: read whole
+    json.dumps({"kind": "ServiceList", "items": [SERVICE], "metadata": {"resourceVersion": "7"}}),
+    json.dumps({"kind": "List", "items": []}),
+    json.dumps({"kind": "List", "items": 5}),
+    json.dumps({"kind": 5, "items": [SERVICE]}),
+    json.dumps(LISTED),
+    json.dumps(SERVICE),
+    '{"kind": "List", "items": [{"apiVersion": "v1"}], "items": [' + json.dumps(SERVICE) + "]}",
+    '{"kind": "List", "items": [' + json.dumps(POOL) + ",]}",
+    '{"kind": "List", "items": [' + json.dumps(POOL) + "],}",
+    '{"kind": "List", "items": [' + json.dumps(POOL) + ',\n{"kind": x}]}',
+    '{"kind": "List", "items": [' + json.dumps(POOL) + "]} []",
+    '{"kind": "List", "items": [' + json.dumps(POOL) + "]",
+    '{"kind": "List", "items": [' + json.dumps(POOL) + "] \n\t}\n",
+    '\ufeff{"kind": "List", "items": []}',
+    "",
+]
+
+
+def test_a_streamed_json_list_reads_as_json_loads_would(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    for text in JSON_TEXTS:
+        path.write_text(text)
+        result = load_paths([path])
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as exc:
+            assert [(e.field, e.message) for e in result.errors] == [
+                (f"line {exc.lineno}", f"invalid JSON: {exc.msg}")
+            ], text
+            continue
+        expected = parse_objects([body], str(path))
+        assert (result.errors, result.warnings, result.config) == (
+            expected.errors,
+            expected.warnings,
+            expected.config,
+        ), text
+        assert result.world == expected.world, text
