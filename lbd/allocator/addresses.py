@@ -392,6 +392,21 @@ class AddressBook:
                 use.ports[port] = service
             self._index_key(version, value, key, add=True)
 
+    def take_free(self, service: str, address: IPAddress, ports: Sequence[Port], key: SharingKey) -> bool:
+        """`assign` of one address when nobody uses it (then `check` has nothing to say); False and
+        nothing recorded when somebody does."""
+        version = address.version
+        value = int(address)
+        uses = self._uses[version]
+        if value in uses:
+            return False
+        if key.sharing:
+            self.assign(service, (address,), ports, key)
+            return True
+        uses[value] = service
+        self._used[version].add(value)
+        return True
+
     def unassign(self, service: str, addresses: Iterable[IPAddress]) -> None:
         """Release `service`'s hold on `addresses` (those it does not hold are left alone)."""
         for address in addresses:

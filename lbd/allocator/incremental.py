@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lbd.allocator.addresses import IPAddress
-from lbd.allocator.allocator import AllocationRun, may_gain_family, no_pools
+from lbd.allocator.allocator import AllocationRun, gc_paused, may_gain_family, no_pools
 from lbd.allocator.inputs import RequestBuilder, pool_policy
 from lbd.allocator.requests import (
     AllocationResult,
@@ -107,9 +107,10 @@ class IncrementalAllocator:
         """Same contract and result as `lbd.allocator.allocate`; `services` is keyed by namespace/name."""
         basis = _Basis(tuple(pools), tuple(namespaces), load_balancer_class)
         remembered = previous or {}
-        changed = self._changes(basis, services, remembered)
-        if changed is None or not self._replay(changed, services, remembered):
-            self._whole(basis, services, remembered)
+        with gc_paused():
+            changed = self._changes(basis, services, remembered)
+            if changed is None or not self._replay(changed, services, remembered):
+                self._whole(basis, services, remembered)
         self._basis = basis
         self._services = services if isinstance(services, FrozenMap) else dict(services)
         return AllocationResult(self._result)

@@ -161,6 +161,10 @@ _TAILS_KEPT = 4096
 only guards against a daemon seeing endless pool renames."""
 
 
+_ALLOCATED: dict[tuple[Reason, str], _Tail] = {}
+"""The tails of `Assignment.allocated` without earlier events, by reason and pool."""
+
+
 def _shared_tail(tail: _Tail) -> _Tail:
     if tail[3] is not None or tail[4]:
         return tail
@@ -221,14 +225,22 @@ class Assignment:
         cls, key: str, reason: Reason, addresses: tuple[IPAddress, ...], pool: str, prior: tuple[Event, ...]
     ) -> Assignment:
         """ALLOCATED with the events `prior` followed by IPAllocated for these addresses."""
+        tail = _ALLOCATED.get((reason, pool)) if not prior else None
+        if tail is None:
+            tail = _shared_tail((State.ALLOCATED, reason, pool, None, prior, True))
+            if not prior:
+                if len(_ALLOCATED) >= _TAILS_KEPT:
+                    _ALLOCATED.clear()
+                _ALLOCATED[reason, pool] = tail
         made = cls.__new__(cls)
-        made._set(key, _pack(addresses), _shared_tail((State.ALLOCATED, reason, pool, None, prior, True)))
+        made._set(key, _pack(addresses), tail)
         return made
 
     def _set(self, key: str, packed: _Packed, tail: _Tail) -> None:
-        object.__setattr__(self, "key", key)
-        object.__setattr__(self, "_packed", packed)
-        object.__setattr__(self, "_tail", tail)
+        # The slots' own descriptors, past the frozen __setattr__ (object.__setattr__ costs more).
+        _SET_KEY(self, key)
+        _SET_PACKED(self, packed)
+        _SET_TAIL(self, tail)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -297,6 +309,11 @@ class Assignment:
     def annotations(self) -> Mapping[str, str]:
         """Annotations the controller writes on the service (MetalLB's ip-allocated-from-pool)."""
         return {ALLOCATED_FROM_POOL: self.pool} if self.pool is not None else {}
+
+
+_SET_KEY = Assignment.__dict__["key"].__set__
+_SET_PACKED = Assignment.__dict__["_packed"].__set__
+_SET_TAIL = Assignment.__dict__["_tail"].__set__
 
 
 @dataclass(frozen=True, slots=True)
