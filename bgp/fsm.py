@@ -11,7 +11,11 @@ RFC 4271 §8 describes one FSM per peer connection. lbd keeps that split literal
 * every TCP connection, inbound or outbound, gets its own copy of the machine, starting from the base
   state and immediately fed TCP_CONNECTED (-> OpenSent, our OPEN sent, hold timer at 4 minutes as §8.2.2
   suggests). Two copies may run at once: that is a connection collision, resolved when an OPEN arrives
-  by comparing BGP Identifiers (§6.8), the loser being fed OPEN_COLLISION_DUMP.
+  by comparing BGP Identifiers (§6.8), the loser being fed OPEN_COLLISION_DUMP. When the *peer* resolves
+  it first and closes one with Cease/Connection Collision Resolution before Established, that is no
+  failure: the session goes on in the other connection, or (when ours is still being dialled, as when
+  both sides dial at once and the peer sees our OPEN first) the base machine waits in Connect with the
+  ConnectRetry timer running instead of an idle hold that would throw the surviving connection away.
 
 A connection ends in Idle (an error, a NOTIFICATION, hold expiry, STOP: the session counts a failure and
 restarts automatically after an exponential backoff unless it was stopped) or Active (the TCP connection
@@ -61,6 +65,9 @@ class Input(enum.Enum):
     MESSAGE_ERROR = "header or OPEN error"  # 21 BGPHeaderErr, 22 BGPOpenMsgErr
     OPEN_COLLISION_DUMP = "connection collision lost"  # 23
     NOTIFICATION = "NOTIFICATION received"  # 24 NotifMsgVerErr, 25 NotifMsg
+    # 25 NotifMsg with Cease/Connection Collision Resolution (RFC 4486 §4): the peer closed this one of
+    # two connections; before Established the session lives on in the other one, or in our dial.
+    COLLISION_NOTIFICATION = "NOTIFICATION Cease/Connection Collision Resolution received"
     KEEPALIVE = "KEEPALIVE received"  # 26
     UPDATE = "UPDATE received"  # 27
     UPDATE_ERROR = "UPDATE error requiring a session reset"  # 28
@@ -82,6 +89,7 @@ class Action(enum.Enum):
     NOTIFY_COLLISION = "send NOTIFICATION Cease/Connection Collision Resolution"
     CLOSE = "close the connection"
     FAIL = "count a failure (ConnectRetryCounter)"
+    AWAIT_CONNECTION = "no failure: the other connection, or our dial, carries on; ConnectRetry timer"
     ESTABLISH = "session up: report, send our routes and End-of-RIB"
     PROCESS_UPDATE = "validate and report the peer's UPDATE"
     PROCESS_REFRESH = "re-send our routes"
@@ -128,6 +136,7 @@ TABLE: dict[tuple[State, Input], Transition] = {
     (_OS, Input.MESSAGE_ERROR): Transition(_I, (A.NOTIFY_ERROR, A.CLOSE, A.FAIL)),
     (_OS, Input.OPEN_COLLISION_DUMP): Transition(_I, (A.NOTIFY_COLLISION, A.CLOSE)),
     (_OS, Input.NOTIFICATION): Transition(_I, (A.CLOSE, A.FAIL)),
+    (_OS, Input.COLLISION_NOTIFICATION): Transition(_C, (A.CLOSE, A.AWAIT_CONNECTION)),
     # §8.2.2 OpenConfirm.
     (_OC, Input.START): Transition(_OC),
     (_OC, Input.START_PASSIVE): Transition(_OC),
@@ -138,6 +147,7 @@ TABLE: dict[tuple[State, Input], Transition] = {
     (_OC, Input.MESSAGE_ERROR): Transition(_I, (A.NOTIFY_ERROR, A.CLOSE, A.FAIL)),
     (_OC, Input.OPEN_COLLISION_DUMP): Transition(_I, (A.NOTIFY_COLLISION, A.CLOSE)),
     (_OC, Input.NOTIFICATION): Transition(_I, (A.CLOSE, A.FAIL)),
+    (_OC, Input.COLLISION_NOTIFICATION): Transition(_C, (A.CLOSE, A.AWAIT_CONNECTION)),
     (_OC, Input.KEEPALIVE): Transition(_E, (A.RESTART_HOLD, A.ESTABLISH)),
     # §8.2.2 Established.
     (_E, Input.START): Transition(_E),
@@ -149,6 +159,7 @@ TABLE: dict[tuple[State, Input], Transition] = {
     (_E, Input.MESSAGE_ERROR): Transition(_I, (A.NOTIFY_ERROR, A.CLOSE, A.FAIL)),
     (_E, Input.OPEN_COLLISION_DUMP): Transition(_I, (A.NOTIFY_COLLISION, A.CLOSE)),
     (_E, Input.NOTIFICATION): Transition(_I, (A.CLOSE, A.FAIL)),
+    (_E, Input.COLLISION_NOTIFICATION): Transition(_I, (A.CLOSE, A.FAIL)),
     (_E, Input.KEEPALIVE): Transition(_E, (A.RESTART_HOLD,)),
     (_E, Input.UPDATE): Transition(_E, (A.RESTART_HOLD, A.PROCESS_UPDATE)),
     (_E, Input.UPDATE_ERROR): Transition(_I, (A.NOTIFY_ERROR, A.CLOSE, A.FAIL)),

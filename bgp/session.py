@@ -376,6 +376,9 @@ class Session:
                 if not self._conns:
                     self._failures += 1
                     self._schedule_restart(now)
+            elif action is Action.AWAIT_CONNECTION:
+                if not self._conns:
+                    self._base_deadline = now + self.config.connect_time
             elif action is Action.ESTABLISH:
                 self._establish(now, conn)
             elif action is Action.PROCESS_UPDATE and isinstance(message, UpdateResult):
@@ -462,7 +465,12 @@ class Session:
             self._conn_input(now, conn, Input.UPDATE, message=msg)
         elif isinstance(msg, Notification):
             self._events.append(NotificationReceived(conn.conn_id, msg))
-            self._conn_input(now, conn, Input.NOTIFICATION, reason=f"NOTIFICATION {msg.code}/{msg.subcode}")
+            collision = (msg.code, msg.subcode) == (
+                ErrorCode.CEASE,
+                CeaseSubcode.CONNECTION_COLLISION_RESOLUTION,
+            )
+            event = Input.COLLISION_NOTIFICATION if collision else Input.NOTIFICATION
+            self._conn_input(now, conn, event, reason=f"NOTIFICATION {msg.code}/{msg.subcode}")
         elif isinstance(msg, Keepalive):
             self._conn_input(now, conn, Input.KEEPALIVE)
         else:

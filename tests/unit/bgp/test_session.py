@@ -188,6 +188,43 @@ def test_connection_collision_keeps_the_connection_of_the_higher_bgp_identifier(
     assert collision in sent_notifications(p.events_a) + sent_notifications(p.events_b)
 
 
+def test_peer_closing_our_only_connection_for_a_collision_waits_for_our_dial() -> None:
+    # Both sides dial at once and the peer (FRR does this) resolves the collision before our dial is
+    # reported: it keeps the connection we initiated (our identifier is higher) and sends Cease 7 on
+    # the one it initiated, the only one we know of yet. The session must carry on in our dial.
+    a = Session(config(64512, 64513, "192.0.2.9", connect_time=5.0))
+    b = Session(config(64513, 64512, "192.0.2.2"))
+    a.start(0.0)
+    b.start(0.0)
+    drain(a)
+    b.connection_made(0.0, 1, B_ADDR, A_ADDR, outbound=True)
+    a.connection_made(0.0, 1, A_ADDR, B_ADDR, outbound=False)
+    for conn_id, data in b.data_to_send():
+        a.data_received(0.1, conn_id, data)
+    assert a.state == State.OPEN_CONFIRM
+    a.data_received(0.2, 1, encode(Notification(6, 7)))
+    events = drain(a)
+    assert CloseConnection(1, "NOTIFICATION 6/7") in events
+    assert a.state == State.CONNECT
+    assert a.get_timer() == 0.2 + 5.0  # ConnectRetry, not the idle hold of a failed session
+    # Our dial completes: the session is established over it at once.
+    a.connection_made(0.3, 2, A_ADDR, B_ADDR, outbound=True)
+    b.connection_made(0.3, 2, B_ADDR, A_ADDR, outbound=False)
+    for _ in range(5):
+        for src, dst in ((a, b), (b, a)):
+            for conn_id, data in src.data_to_send():
+                if conn_id == 2:
+                    dst.data_received(0.4, conn_id, data)
+    assert a.state == State.ESTABLISHED
+    assert [e.conn_id for e in drain(a) if isinstance(e, Established)] == [2]
+
+
+def test_a_collision_cease_when_established_is_a_failure_like_any_notification() -> None:
+    p = established()
+    p.b.data_received(1.0, 1, encode(Notification(6, 7)))
+    assert p.b.state == State.IDLE
+
+
 def test_collision_with_equal_identifiers_keeps_the_larger_as_connection() -> None:
     # RFC 6286 §2.3: a (AS 64512) and b (AS 64513) share 192.0.2.9: b's connection (2) survives.
     a = Session(config(64512, 64513, "192.0.2.9"))
