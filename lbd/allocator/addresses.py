@@ -392,16 +392,16 @@ class AddressBook:
                 use.ports[port] = service
             self._index_key(version, value, key, add=True)
 
-    def take_free(self, service: str, address: IPAddress, ports: Sequence[Port], key: SharingKey) -> bool:
-        """`assign` of one address when nobody uses it (then `check` has nothing to say); False and
-        nothing recorded when somebody does."""
-        version = address.version
-        value = int(address)
+    def take_free(
+        self, service: str, version: int, value: int, ports: Sequence[Port], key: SharingKey
+    ) -> bool:
+        """`assign` of one address (by version and value) when nobody uses it, so that `check` has
+        nothing to say; False, and nothing recorded, when somebody does."""
         uses = self._uses[version]
         if value in uses:
             return False
         if key.sharing:
-            self.assign(service, (address,), ports, key)
+            self.assign(service, (make_address(version, value),), ports, key)
             return True
         uses[value] = service
         self._used[version].add(value)

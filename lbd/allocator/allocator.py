@@ -49,6 +49,7 @@ from lbd.allocator.requests import (
     Reason,
     ServiceRequest,
     State,
+    requested_tail,
 )
 
 
@@ -70,7 +71,12 @@ class AllocationRun:
         self.by_name = [self.pools[n] for n in sorted(self.pools)]
         self.book = AddressBook()
         # Every IPv4 range with its pool, in `pool_for`'s order, for `take_requested`.
-        self._v4_spans = [(r.first, r.last, p) for p in self.by_name for r in p.space.spans if r.version == 4]
+        self._v4_spans = [
+            (r.first, r.last, p, requested_tail(p.name), not p.namespaces and not p.service_selectors)
+            for p in self.by_name
+            for r in p.space.spans
+            if r.version == 4
+        ]
 
     # -- MetalLB Allocator primitives -------------------------------------------------------------
 
@@ -200,31 +206,32 @@ class AllocationRun:
         """`allocate_queued` (with no earlier events) for the case nearly every service of a large
         configuration is in: one requested IPv4 address, free, in a pool admitting the service, no
         pool annotation. None, with nothing touched, when the general steps are needed."""
-        desired = req.desired
+        key, namespace, labels, ports, sharing, family, _, _, desired, desired_error, desired_pool, _ = req
         if (
             len(desired) != 1
-            or req.family is not Family.IPV4
-            or req.desired_pool is not None
-            or req.desired_error is not None
+            or family is not Family.IPV4
+            or desired_pool is not None
+            or desired_error is not None
         ):
             return None
         address = desired[0]
         if address.version != 4:
             return None
         value = int(address)
-        for first, last, pool in self._v4_spans:
+        for span in self._v4_spans:
             # `pool.space.owns(address)`, knowing the range.
-            if first <= value <= last and not (
-                pool.space.avoid_buggy_ips and confuses_buggy_firmware(4, value)
+            if span[0] <= value <= span[1] and not (
+                span[2].space.avoid_buggy_ips and confuses_buggy_firmware(4, value)
             ):
                 break
         else:
             return None
-        if not pool.admits(req.namespace, req.labels) or not self.book.take_free(
-            req.key, address, req.ports, req.sharing
+        _, _, pool, tail, open_to_all = span
+        if not (open_to_all or pool.admits(namespace, labels)) or not self.book.take_free(
+            key, 4, value, ports, sharing
         ):
             return None
-        return Assignment.allocated(req.key, Reason.REQUESTED_ADDRESS, desired, pool.name, ())
+        return Assignment.requested_v4(key, value, tail)
 
     def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:
         """MetalLB `allocateIPs`."""

@@ -271,9 +271,14 @@ class IncrementalAllocator:
         self._run = AllocationRun(policies)
         verdicts = self._run.allocate(ordered)
         self._result = tuple(verdicts)
-        self._flags = bytearray(
-            self._flag(v, r, remembered.get(r.key)) for v, r in zip(verdicts, ordered, strict=True)
-        )
+        flags = bytearray(len(ordered))
+        for i, (verdict, req) in enumerate(zip(verdicts, ordered, strict=True)):
+            held = remembered.get(req.key)
+            if held is None and verdict.reason is not Reason.KEPT:
+                flags[i] = _HELD_NONE | _UNSETTLED  # `_flag`'s answer, in short
+            else:
+                flags[i] = self._flag(verdict, req, held)
+        self._flags = flags
         self._pending = sum(1 for v in verdicts if v.state is not State.ALLOCATED)
 
 

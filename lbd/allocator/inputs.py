@@ -21,7 +21,7 @@ from lbd.allocator.requests import (
     PoolPolicy,
     ServiceRequest,
 )
-from lbd.config.model import IPAddressPool, Namespace, Service
+from lbd.config.model import IPAddressPool, Namespace, Service, ServicePort
 
 LOAD_BALANCER_IPS = "loadBalancerIPs"
 ADDRESS_POOL = "address-pool"
@@ -97,12 +97,17 @@ def _family(service: Service, policy: FamilyPolicy) -> tuple[Family, int]:
     """MetalLB `ipfamily.ForService` reads clusterIPs; without them (files) we use spec.ipFamilies, then
     the policy. Returns the family and the primary IP version."""
     from_cluster = _family_of_texts(service.cluster_ips) if service.cluster_ips else None
+    if from_cluster is None:
+        return _declared_family(service.ip_families, policy)
     declared = [6 if f.lower() == "ipv6" else 4 for f in service.ip_families]
+    primary = declared[0] if declared else parse_address(service.cluster_ips[0]).version
+    return from_cluster, primary
+
+
+def _declared_family(ip_families: Sequence[str], policy: FamilyPolicy) -> tuple[Family, int]:
+    """The family from spec.ipFamilies, else the policy, and the primary IP version."""
+    declared = [6 if f.lower() == "ipv6" else 4 for f in ip_families]
     primary = declared[0] if declared else 4
-    if from_cluster is not None:
-        if not declared:
-            primary = parse_address(service.cluster_ips[0]).version
-        return from_cluster, primary
     if len(set(declared)) == 2:
         return Family.DUAL, primary
     if declared:
@@ -195,35 +200,54 @@ def _annotations(annotations: Mapping[str, str]) -> tuple[str | None, str | None
 class RequestBuilder:
     """Builds the requests of one pass. Services mostly have the same ports, sharing key and family
     settings, so those are built once per distinct value and shared (a pass over 100,000 services
-    would otherwise build 100,000 equal Port tuples and SharingKeys)."""
+    would otherwise build 100,000 equal Port tuples and SharingKeys). Lives for one pass: its caches
+    hold what they were given."""
 
-    __slots__ = ("_families", "_ports", "_sharing")
+    __slots__ = ("_families", "_ports", "_ports_of", "_sharing")
 
     def __init__(self) -> None:
         self._ports: dict[tuple[tuple[str, int], ...], tuple[Port, ...]] = {}
+        # The same by the identity of a Service's ports tuple (the config loader shares equal ones).
+        self._ports_of: dict[int, tuple[tuple[ServicePort, ...], tuple[Port, ...]]] = {}
         self._sharing: dict[tuple[str, str], SharingKey] = {("", ""): NO_SHARING}
-        self._families: dict[tuple[tuple[str, ...], FamilyPolicy], tuple[Family, int]] = {}
+        self._families: dict[tuple[tuple[str, ...], str | None], tuple[FamilyPolicy, Family, int]] = {}
 
     def request(
         self, key: str, service: Service, current: Sequence[IPAddress] | None = None
     ) -> ServiceRequest:
         """The allocator's view of `service` (keyed `key`, its namespace/name); `current` overrides
         the addresses in its status."""
-        policy = _POLICIES.get(service.ip_family_policy or "", FamilyPolicy.SINGLE_STACK)
+        settings = (service.ip_families, service.ip_family_policy)
+        known = self._families.get(settings)
+        if known is None:
+            policy = _POLICIES.get(service.ip_family_policy or "", FamilyPolicy.SINGLE_STACK)
+            known = self._families[settings] = (policy, *_declared_family(service.ip_families, policy))
+        policy, family, primary = known
         if service.cluster_ips:
             family, primary = _family(service, policy)
-        else:
-            settings = (service.ip_families, policy)
-            known = self._families.get(settings)
-            if known is None:
-                known = self._families[settings] = _family(service, policy)
-            family, primary = known
         listed, shared, wanted_pool = _annotations(service.annotations)
-        desired, desired_error = _desired(listed, service.load_balancer_ip or None)
-        shape = tuple([(p.protocol, p.port) for p in service.ports])
-        ports = self._ports.get(shape)
-        if ports is None:
-            ports = self._ports[shape] = tuple(Port(protocol, port) for protocol, port in shape)
+        spec = service.load_balancer_ip
+        if listed and not spec and _DOTTED_QUAD.fullmatch(listed) is not None:
+            # `_desired` for the usual one IPv4 address, inline.
+            a, b, c, d = listed.split(".")
+            desired: tuple[IPAddress, ...] = (
+                ipaddress.IPv4Address(int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)),
+            )
+            desired_error = None
+        else:
+            desired, desired_error = _desired(listed, spec or None)
+        given = service.ports
+        seen = self._ports_of.get(id(given))
+        if seen is not None and seen[0] is given:
+            ports = seen[1]
+        else:
+            shape = tuple([(p.protocol, p.port) for p in given])
+            shared_ports = self._ports.get(shape)
+            if shared_ports is None:
+                shared_ports = self._ports[shape] = tuple(Port(protocol, port) for protocol, port in shape)
+            ports = shared_ports
+            # Keeping `given` alive keeps its id from being reused while this builder lives.
+            self._ports_of[id(given)] = (given, ports)
         backend = "" if service.external_traffic_policy != "Local" else backend_key(service)
         sharing = self._sharing.get((shared or "", backend))
         if sharing is None:
@@ -234,19 +258,23 @@ class RequestBuilder:
             current = _held(service)
         else:
             current = ()
-        return ServiceRequest(
-            key,
-            service.namespace,
-            service.labels,
-            ports,
-            sharing,
-            family,
-            primary,
-            policy,
-            desired,
-            desired_error,
-            wanted_pool or None,
-            current,
+        # tuple.__new__ straight: the named tuple's own __new__ is a Python function around it.
+        return tuple.__new__(
+            ServiceRequest,
+            (
+                key,
+                service.namespace,
+                service.labels,
+                ports,
+                sharing,
+                family,
+                primary,
+                policy,
+                desired,
+                desired_error,
+                wanted_pool or None,
+                current,
+            ),
         )
 
 

@@ -176,6 +176,11 @@ def _shared_tail(tail: _Tail) -> _Tail:
     return shared
 
 
+def requested_tail(pool: str) -> _Tail:
+    """What `Assignment.requested_v4` needs to know about the pool (the same for all its services)."""
+    return _shared_tail((State.ALLOCATED, Reason.REQUESTED_ADDRESS, pool, None, (), True))
+
+
 # One IPv4 address (almost every service) is held as its integer: the same int object the address
 # book keeps, so an Assignment costs its own 56 bytes. Anything else is the tuple as given.
 _Packed = int | tuple[IPAddress, ...]
@@ -234,6 +239,14 @@ class Assignment:
                 _ALLOCATED[reason, pool] = tail
         made = cls.__new__(cls)
         made._set(key, _pack(addresses), tail)
+        return made
+
+    @classmethod
+    def requested_v4(cls, key: str, value: int, tail: _Tail) -> Assignment:
+        """`allocated(key, Reason.REQUESTED_ADDRESS, (IPv4Address(value),), pool, ())` with `tail`
+        from `requested_tail(pool)`: the pass's fast path, building nothing it can share."""
+        made = cls.__new__(cls)
+        made._set(key, value, tail)
         return made
 
     def _set(self, key: str, packed: _Packed, tail: _Tail) -> None:
