@@ -147,11 +147,11 @@ class RouteTable:
         out = self._out
         for send in plan.sends:
             for address in addresses:
-                network = int(address)
+                network = value = int(address)
                 v4 = type(address) is IPv4Address
                 bits = send.bits4 if v4 else send.bits6
                 if bits:
-                    network = network >> bits << bits
+                    network = value >> bits << bits
                 made: BGPRoute | None = None
                 for target in send.targets:
                     attributes, changes = (target.v4, target.changes4) if v4 else (target.v6, target.changes6)
@@ -161,7 +161,7 @@ class RouteTable:
                     if route is None:
                         # Peers with the same attributes share one immutable route object.
                         if made is None or made.attributes is not attributes:
-                            made = BGPRoute(network, attributes, service, address)
+                            made = BGPRoute(network, attributes, service, value)
                         changes[network] = made
                     else:
                         key = (attributes.version, network, attributes.prefixlen)
@@ -175,11 +175,11 @@ class RouteTable:
             return
         for send in plan.sends:
             for address in addresses:
-                network = int(address)
+                network = value = int(address)
                 v4 = type(address) is IPv4Address
                 bits = send.bits4 if v4 else send.bits6
                 if bits:
-                    network = network >> bits << bits
+                    network = value >> bits << bits
                 for target in send.targets:
                     attributes, changes = (target.v4, target.changes4) if v4 else (target.v6, target.changes6)
                     key = (attributes.version, network, attributes.prefixlen)
@@ -189,7 +189,7 @@ class RouteTable:
                             route = changes[network]
                         else:
                             route = self._listed(target.peer, attributes, network)
-                        if route is None or route.refs_services != service or route.refs_addresses != address:
+                        if route is None or route.refs_services != service or route.refs_addresses != value:
                             continue
                         changes[network] = None
                     elif shared.pop((service, address), None) is not None:
@@ -197,7 +197,7 @@ class RouteTable:
                             # Back to one reference: a plain route again.
                             ((s, a), kept) = shared.popitem()
                             del self._shared[target.peer][key]
-                            changes[network] = BGPRoute(network, kept, s, a)
+                            changes[network] = BGPRoute(network, kept, s, int(a))
                         else:
                             self._pending[target.peer].add(key)
 
@@ -225,7 +225,7 @@ class RouteTable:
         if len(shared) == 1:
             # The same (service, address) again, from another advertisement: still one reference.
             del self._shared[peer][key]
-            self._changes[peer][(key[0], key[2])][key[1]] = BGPRoute(key[1], shared[ref], ref[0], ref[1])
+            self._changes[peer][(key[0], key[2])][key[1]] = BGPRoute(key[1], shared[ref], ref[0], int(ref[1]))
             return
         self._pending[peer].add(key)
 
@@ -371,5 +371,5 @@ class RouteTable:
             network,
             attributes,
             services[0] if len(services) == 1 else services,
-            addresses[0] if len(addresses) == 1 else addresses,
+            int(addresses[0]) if len(addresses) == 1 else addresses,
         )

@@ -31,8 +31,6 @@ from lbd.reconcile.core import (
 )
 from lbd.reconcile.types import DesiredState, L2Announcement, ServiceState, Snapshot
 
-_ServiceKey = tuple[str, str]
-
 
 class Reconciler:
     """Call `reconcile` with each new snapshot; the result equals `lbd.reconcile.reconcile(snapshot)`.
@@ -64,7 +62,8 @@ class Reconciler:
         self._answers: dict[str, tuple[L2Announcement, ...]] = {}
         self._answers_out: tuple[L2Announcement, ...] | None = None
         self._slices: Mapping[str, EndpointSlice] = {}
-        self._slices_of: dict[_ServiceKey, dict[str, EndpointSlice]] = {}
+        # namespace/name -> its EndpointSlices, in the order they arrived.
+        self._slices_of: dict[str, tuple[EndpointSlice, ...]] = {}
         self.recomputed = 0
 
     def reconcile(self, snapshot: Snapshot) -> DesiredState:
@@ -109,7 +108,8 @@ class Reconciler:
         services = dict(current.items())
         # Same mapping as last time (the daemon's steady state): every Service is the one decided with.
         seen = None if self._seen is current else dict(self._seen.items())
-        states, table = self._states, self._table
+        states, table, slices_of = self._states, self._table, self._slices_of
+        ordered: list[ServiceState] = []
         added = False
         # The hot loop of a change: 10,000 unchanged Services must cost one lookup and two identity
         # checks each.
@@ -121,26 +121,22 @@ class Reconciler:
                 added = True
             else:
                 was = service if seen is None else seen.get(key)
-                if (
-                    before.allocation is verdict
-                    and was is service
-                    and (not touched or (service.namespace, service.name) not in touched)
-                ):
+                if before.allocation is verdict and was is service and key not in touched:
+                    ordered.append(before)
                     continue
-                if (service.namespace, service.name) not in touched and (
-                    before.allocation == verdict and was == service
-                ):
+                if key not in touched and before.allocation == verdict and was == service:
+                    ordered.append(before)
                     continue
                 withdraw(before, table)
             self.recomputed += 1
-            slices = tuple(self._slices_of.get((service.namespace, service.name), {}).values())
-            state, answers = decide(ctx, verdict, service, slices, table)
+            state, answers = decide(ctx, verdict, service, slices_of.get(key, ()), table)
             states[key] = state
+            ordered.append(state)
             if answers or key in self._answers:
                 self._answers[key] = answers
                 self._answers_out = None
         self._seen = current if isinstance(current, FrozenMap) else services
-        if len(states) > len(allocations.services) or added:
+        if len(states) > len(ordered) or added:
             kept = {v.key for v in allocations.services}
             for key in [k for k in states if k not in kept]:
                 withdraw(states.pop(key), table)
@@ -151,12 +147,12 @@ class Reconciler:
             self._answers_out = tuple(
                 sorted((a for answers in self._answers.values() for a in answers), key=answer_order)
             )
-        ordered = tuple(states[v.key] for v in allocations.services)
-        return DesiredState(snapshot.node, allocations, ordered, self._answers_out, self._table.freeze())
+        return DesiredState(snapshot.node, allocations, tuple(ordered), self._answers_out, table.freeze())
 
-    def _update_slices(self, slices: Mapping[str, EndpointSlice]) -> set[_ServiceKey]:
-        """Bring the per-service slice index up to date; the services whose slices changed."""
-        touched: set[_ServiceKey] = set()
+    def _update_slices(self, slices: Mapping[str, EndpointSlice]) -> set[str]:
+        """Bring the per-service slice index up to date; the services (namespace/name) whose slices
+        changed."""
+        touched: set[str] = set()
         old = self._slices
         if slices is old:
             return touched
@@ -165,23 +161,27 @@ class Reconciler:
             if before is now or before == now:
                 continue
             if before is not None:
-                self._index(key, before, add=False, touched=touched)
-            self._index(key, now, add=True, touched=touched)
+                self._index(before, add=False, touched=touched)
+            self._index(now, add=True, touched=touched)
         for key, before in old.items():
             if key not in slices:
-                self._index(key, before, add=False, touched=touched)
+                self._index(before, add=False, touched=touched)
         self._slices = slices
         return touched
 
-    def _index(self, key: str, item: EndpointSlice, *, add: bool, touched: set[_ServiceKey]) -> None:
+    def _index(self, item: EndpointSlice, *, add: bool, touched: set[str]) -> None:
         if item.service_name is None:
             return
-        service_key = (item.namespace, item.service_name)
+        service_key = f"{item.namespace}/{item.service_name}"
         touched.add(service_key)
-        entries = self._slices_of.setdefault(service_key, {})
+        # A tuple per service, not a dict: one or two slices each, and 100,000 services.
+        entries = self._slices_of.get(service_key, ())
         if add:
-            entries[key] = item
+            self._slices_of[service_key] = (*entries, item)
             return
-        entries.pop(key, None)
-        if not entries:
-            del self._slices_of[service_key]
+        # The slice indexed may be an equal copy of `item` (an equal update is not re-indexed).
+        kept = tuple(s for s in entries if s is not item and s != item)
+        if kept:
+            self._slices_of[service_key] = kept
+        else:
+            self._slices_of.pop(service_key, None)

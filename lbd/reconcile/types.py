@@ -144,15 +144,16 @@ class BGPRoute:
 
     Stored compactly (the daemon holds one per announced prefix, 100,000 at scale): the network as an
     int (for a host route, the address's own int object), the shared `RouteAttributes`, and a lone
-    service and address bare instead of in 1-tuples. `prefix`, `services` and `addresses` are built
+    service bare and address as an int instead of in 1-tuples. `prefix`, `services` and `addresses` are built
     when read; `BGPRoute.of` builds one from the readable fields.
     """
 
     network: int
     attributes: RouteAttributes
-    # A str / an address when one (service, address) keeps the route, else sorted tuples.
+    # When one (service, address) keeps the route: the service, and the address as an int (for a host
+    # route, the network's own int object); else sorted tuples.
     refs_services: str | tuple[str, ...]
-    refs_addresses: IPAddress | tuple[IPAddress, ...]
+    refs_addresses: int | tuple[IPAddress, ...]
 
     @classmethod
     def of(
@@ -172,7 +173,7 @@ class BGPRoute:
             int(prefix.network_address),
             attributes,
             services[0] if len(services) == 1 else services,
-            addresses[0] if len(addresses) == 1 else addresses,
+            int(addresses[0]) if len(addresses) == 1 else addresses,
         )
 
     def __repr__(self) -> str:
@@ -214,7 +215,9 @@ class BGPRoute:
     @property
     def addresses(self) -> tuple[IPAddress, ...]:
         a = self.refs_addresses
-        return a if isinstance(a, tuple) else (a,)
+        if isinstance(a, tuple):
+            return a
+        return (ipaddress.IPv4Address(a) if self.attributes.version == 4 else ipaddress.IPv6Address(a),)
 
 
 @dataclass(frozen=True, slots=True)

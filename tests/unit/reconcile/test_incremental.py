@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from lbd.allocator.requests import State
 from lbd.config.model import BGPAdvertisement, EndpointSlice, L2Advertisement, Node, Service
-from lbd.reconcile import Snapshot, reconcile
+from lbd.reconcile import Reason, Snapshot, reconcile
 from lbd.reconcile.incremental import Reconciler
 from tests.unit.reconcile.helpers import NS, config, node, peer, pool, selector, service, slice_for, world
 
@@ -123,3 +123,22 @@ def test_a_slice_change_recomputes_its_service_only() -> None:
     assert reconciler.recomputed == 1
     decision = state.service("default/s2")
     assert decision is not None and decision.bgp is not None and decision.bgp.reason is not None
+
+
+def test_an_equal_copy_of_a_slice_then_its_removal() -> None:
+    # The copy is not re-indexed (nothing changed); removing it must still remove what was indexed.
+    services, slices, nodes = _cluster(3, "n1")
+    reconciler = Reconciler()
+    reconciler.reconcile(_snapshot(services, slices, nodes))
+    slices["default/s1-x"] = slice_for(services["default/s1"], ("n1", True))
+    assert reconciler.reconcile(_snapshot(services, slices, nodes)) == reconcile(
+        _snapshot(services, slices, nodes)
+    )
+    assert reconciler.recomputed == 0
+    del slices["default/s1-x"]
+    snapshot = _snapshot(services, slices, nodes)
+    state = reconciler.reconcile(snapshot)
+    assert state == reconcile(snapshot)
+    decision = state.service("default/s1")
+    assert decision is not None and decision.bgp is not None
+    assert decision.bgp.reason is Reason.NO_ENDPOINTS
