@@ -140,7 +140,7 @@ def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.
     summaries = [e for e in logs if e["event"] == "eventsSummarized"]
     assert len(debug) == 6
     by_event = {e["summarized"]: e for e in summaries}
-    assert {k: (e["count"], e["log_level"]) for k, e in by_event.items()} == {
+    assert {k: (e["services"], e["log_level"]) for k, e in by_event.items()} == {
         "ipAllocated": (5, "info"),
         "allocationFailed": (1, "warning"),
     }
