@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import compress, count
 from operator import is_not
 from typing import Any
@@ -36,32 +36,51 @@ _Addresses = tuple[IPAddress, ...]
 _Fields = Callable[..., list[dict[str, Any]]]
 
 
-@dataclass(slots=True)
 class _Lines:
     """Events collected during one push, written together at the end: each one as its lines when
-    there are few (or debug is on), and by event as counts when there are many."""
+    there are few (or debug is on), and by event as counts when there are many. Past `EACH_LIMIT`
+    only the counts are kept, so a push of 100,000 changes holds a list of names, not of lines."""
 
-    # level, event, service, builder of the lines' other fields, the builder's arguments
-    events: list[tuple[str, str, str, _Fields, tuple[Any, ...]]] = field(default_factory=list)
+    __slots__ = ("_debug", "_events", "_summary", "count")
+
+    def __init__(self) -> None:
+        # level, event, service, builder of the lines' other fields, the builder's arguments
+        self._events: list[tuple[str, str, str, _Fields, tuple[Any, ...]]] = []
+        # event -> (level of its lines, their services); None until there are too many events
+        self._summary: dict[str, tuple[str, list[str]]] | None = None
+        self._debug: bool | None = None
+        self.count = 0
 
     def add(self, level: str, event: str, service: str, fields: _Fields, *args: Any) -> None:
-        self.events.append((level, event, service, fields, args))
+        self.count += 1
+        if self._summary is not None:
+            self._summary.setdefault(event, (level, []))[1].append(service)
+            return
+        self._events.append((level, event, service, fields, args))
+        if len(self._events) > EACH_LIMIT and not self._debug_enabled():
+            self._summary = {}
+            for level_, event_, service_, _, _ in self._events:
+                self._summary.setdefault(event_, (level_, []))[1].append(service_)
+            self._events = []
+
+    def _debug_enabled(self) -> bool:
+        if self._debug is None:
+            self._debug = bool(log.bind().is_enabled_for(logging.DEBUG))
+        return self._debug
 
     def write(self) -> None:
-        if len(self.events) <= EACH_LIMIT:
-            for level, event, service, fields, args in self.events:
+        if self._summary is None and len(self._events) <= EACH_LIMIT:
+            for level, event, service, fields, args in self._events:
                 for line in fields(*args):
                     getattr(log, level)(event, service=service, **line)
             return
-        if log.bind().is_enabled_for(logging.DEBUG):
-            for _, event, service, fields, args in self.events:
-                for line in fields(*args):
-                    log.debug(event, service=service, **line)
-        # event -> (level of its lines, their services): a summary of warnings is a warning.
-        by_event: dict[str, tuple[str, list[str]]] = {}
-        for level, event, service, _, _ in self.events:
-            by_event.setdefault(event, (level, []))[1].append(service)
-        for event, (level, services) in by_event.items():
+        summary = self._summary if self._summary is not None else {}
+        for level, event, service, fields, args in self._events:
+            # Only with debug on: each line at debug, and the summary as without it.
+            for line in fields(*args):
+                log.debug(event, service=service, **line)
+            summary.setdefault(event, (level, []))[1].append(service)
+        for event, (level, services) in summary.items():
             # A service has one event of a kind per push (two for announcements by L2 and BGP).
             examples = sorted(set(heapq.nsmallest(2 * EXAMPLES, services)))[:EXAMPLES]
             getattr(log, level)(
@@ -79,7 +98,7 @@ class PushLines:
 
     @property
     def addresses_changed(self) -> bool:
-        return bool(self.allocations.events)
+        return self.allocations.count > 0
 
 
 class ServiceEventLog:

@@ -145,3 +145,27 @@ def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.
         "allocationFailed": (1, "warning"),
     }
     assert by_event["ipAllocated"]["examples"] == [f"default/s{i}" for i in range(5)]
+
+
+@pytest.fixture
+def info_level() -> Iterator[None]:
+    saved = structlog.get_config()
+    configure("info")
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("info_level")
+def test_a_large_push_without_debug_keeps_only_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_log, "EACH_LIMIT", 3)
+    core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
+    many = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
+    with capture_logs() as logs:
+        lines = events_log.update(desired(core, documents(many)))
+        lines.allocations.write()
+        lines.announcements.write()
+    assert lines.addresses_changed and lines.allocations.count == 5
+    assert [(e["event"], e["summarized"], e["services"]) for e in logs] == [
+        ("eventsSummarized", "ipAllocated", 5),
+        ("eventsSummarized", "serviceAnnounced", 5),
+    ]
