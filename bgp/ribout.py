@@ -4,13 +4,15 @@ One table, not two: `desired` maps each prefix key (`bgp.route.prefix_key`) to i
 `RouteAttributes`, and what the peer holds is described relative to it. After the table went out in
 full the peer holds `desired`, except the prefixes in `_changed` (edited since, mapped to what the peer
 still holds, None for nothing) and in `_unsent` (withheld: family not negotiated, no next hop). Before
-that (`_full`) the peer holds nothing. So 100,000 routes cost one dictionary of shared objects, and a
-change costs one entry until it has been sent.
+that (`_full`) the peer holds nothing; taking the first changes turns the whole table into pending
+changes, so a large table is taken (and sent) a slice at a time while edits keep arriving. So 100,000
+routes cost one dictionary of shared objects, and a change costs one entry until it has been taken.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 
 from bgp.route import Route, RouteAttributes
 
@@ -83,30 +85,37 @@ class AdjRibOut:
     def pending(self) -> bool:
         return self._full or bool(self._changed)
 
-    def take_changes(self) -> tuple[Groups, list[int]]:
+    def take_changes(self, limit: int | None = None) -> tuple[Groups, list[int]]:
         """Routes to announce (grouped by attributes) and prefix keys to withdraw so that the peer
-        matches `desired`. Taking them commits them: the caller sends them in order, and reports the
-        groups it could not send with `withhold`."""
-        groups: Groups = {}
+        matches `desired`, for at most `limit` prefixes (the rest stay pending, in order). Taking them
+        commits them: the caller sends them in order, and reports the groups it could not send with
+        `withhold`."""
         if self._full:
+            # Everything is due and the peer holds nothing: from here on the table goes out as changes,
+            # so that it can be taken a slice at a time while edits keep arriving.
             self._full = False
-            for key, attributes in self.desired.items():
-                if attributes in groups:
-                    groups[attributes].append(key)
-                else:
-                    groups[attributes] = [key]
-            return groups, []
+            self._changed = dict.fromkeys(self.desired)
+        changed = self._changed
+        if limit is None or limit >= len(changed):
+            items = list(changed.items())
+            self._changed = {}
+        else:
+            items = [(key, changed.pop(key)) for key in list(islice(changed, limit))]
         desired, unsent = self.desired, self._unsent
+        groups: Groups = {}
         withdraw: list[int] = []
-        for key, have in self._changed.items():
+        for key, have in items:
             want = desired.get(key)
-            unsent.discard(key)
+            if unsent:
+                unsent.discard(key)
             if want is None:
                 if have is not None:
                     withdraw.append(key)
             elif want is not have:
-                groups.setdefault(want, []).append(key)
-        self._changed = {}
+                if want in groups:
+                    groups[want].append(key)
+                else:
+                    groups[want] = [key]
         return groups, withdraw
 
     def withhold(self, keys: Iterable[int]) -> None:

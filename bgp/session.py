@@ -44,6 +44,10 @@ from bgp.route import Route, key_prefix, prefix_key
 # prefixes, a few milliseconds of packing): an adapter yields to its event loop between calls, so a
 # 100,000-route table never holds up the other sessions (a BFD Down, a Cease) for long.
 BURST_OCTETS = 32 * 1024
+# How many pending prefixes are taken from the Adj-RIB-Out at once (a few milliseconds of diffing and
+# grouping); each slice's groups are packed on their own, so a 100,000-route table costs a handful of
+# UPDATEs that are not full.
+TAKE_PREFIXES = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,8 @@ class Session:
         self._rib = AdjRibOut()
         # UPDATEs committed to the established connection but not yet produced (see data_to_send).
         self._burst: Iterator[bytes] | None = None
+        # A `_drain` generator is in the burst: it takes whatever becomes pending before it ends.
+        self._draining = False
         self._established: _Conn | None = None
         self._policy: PathPolicy | None = None
         self._restarting = config.graceful_restart.enabled and config.graceful_restart.restarting
@@ -394,6 +400,7 @@ class Session:
             self._established = None
             self._policy = None
             self._burst = None  # the rest of a burst dies with its connection
+            self._draining = False
             self._rib.session_down()
             gr = conn.negotiated.peer_graceful_restart if conn.negotiated else None
             if gr is not None and event is Input.TCP_FAILS:
@@ -556,14 +563,14 @@ class Session:
         self._queue_updates(now, conn, iter(eors))
         self._restarting = False
 
-    def _sendable(self, groups: Groups) -> None:
+    def _sendable(self, conn: _Conn, groups: Groups) -> None:
         """Drop from `groups` what this session cannot announce, reported once per flush with the reason.
 
         Families and next hops are fixed for the life of a session, and sendability depends only on a
         group's attributes (IP version, community sizes): checked once per group, not per route.
         """
-        conn, policy = self._established, self._policy
-        assert conn is not None and conn.negotiated is not None and policy is not None
+        policy = self._policy
+        assert conn.negotiated is not None and policy is not None
         families = conn.negotiated.families
         # Why each IP version cannot be sent, or None when it can.
         blocked: dict[int, str | None] = {4: None, 6: None}
@@ -588,13 +595,34 @@ class Session:
 
     def _flush(self, now: float) -> None:
         conn = self._established
-        if conn is None or self._policy is None or not self._rib.pending():
+        if conn is None or self._policy is None or not self._rib.pending() or self._draining:
             return
-        groups, withdraw = self._rib.take_changes()
-        self._sendable(groups)
-        if withdraw or groups:
-            updates = iter_updates(groups, conn.ctx, self._policy)
-            self._queue_updates(now, conn, chain(iter_withdrawals(withdraw), updates))
+        # The first slice is taken now (a small change behaves as if sent at once: withheld routes are
+        # reported before this call returns); the rest, if any, as the burst is produced.
+        taken = self._take(conn)
+        self._draining = self._rib.pending()
+        self._queue_updates(now, conn, self._drain(conn, taken, self._draining))
+
+    def _take(self, conn: _Conn) -> tuple[Groups, list[int]]:
+        groups, withdraw = self._rib.take_changes(TAKE_PREFIXES)
+        self._sendable(conn, groups)
+        return groups, withdraw
+
+    def _drain(self, conn: _Conn, taken: tuple[Groups, list[int]], more: bool) -> Iterator[bytes]:
+        """The UPDATEs of the slice `taken`; with `more`, the following slices too, taken from the
+        Adj-RIB-Out as they are produced (after whatever was queued before) until nothing is pending."""
+        policy = self._policy
+        assert policy is not None  # Established
+        while True:
+            groups, withdraw = taken
+            yield from iter_withdrawals(withdraw)
+            yield from iter_updates(groups, conn.ctx, policy)
+            if not more:
+                return
+            if not (self._rib.pending() and self._established is conn):
+                break
+            taken = self._take(conn)
+        self._draining = False
 
     def _answer_refresh(self, now: float, msg: RouteRefresh) -> None:
         conn = self._established
