@@ -33,17 +33,21 @@ def _shared_keys(keys: tuple[Any, ...]) -> tuple[Any, ...]:
 class FrozenMap(Mapping[K, V]):
     """A read-only dict. Equality and hashing follow the items, insertion order is kept for display.
 
-    Small maps hold `_keys` (a tuple shared between maps with the same keys) and `_values` (a tuple);
-    larger ones hold a dict in `_keys` and None in `_values`."""
+    Small maps hold `_keys`, a tuple shared between maps with the same keys, and `_values`: the value
+    itself for one entry (a Service's one annotation), else a tuple. Larger ones hold a dict in
+    `_keys` (and None in `_values`)."""
 
     __slots__ = ("_hash", "_keys", "_values")
 
     def __init__(self, items: Mapping[K, V] | None = None) -> None:
         self._hash: int | None = None
         self._keys: tuple[K, ...] | dict[K, V]
-        self._values: tuple[V, ...] | None
+        self._values: Any
         if not items:
             self._keys, self._values = (), ()
+        elif len(items) == 1:
+            [(key, self._values)] = items.items()
+            self._keys = _shared_keys((key,))
         elif len(items) <= SMALL:
             keys = self._keys = _shared_keys(tuple(items))
             self._values = tuple(items.values() if isinstance(items, dict) else (items[k] for k in keys))
@@ -59,14 +63,15 @@ class FrozenMap(Mapping[K, V]):
         out._hash, out._keys, out._values = None, data, None
         return out
 
+    def _tuple(self) -> tuple[V, ...]:
+        """The values of a small map as a tuple."""
+        return (self._values,) if len(self._keys) == 1 else self._values
+
     def __getitem__(self, key: K) -> V:
-        keys, values = self._keys, self._values
-        if values is None:
-            return keys[key]  # type: ignore[call-overload]
-        for i, k in enumerate(keys):
-            if k is key or k == key:
-                return values[i]
-        raise KeyError(key)
+        found = self.get(key, _MISSING)
+        if found is _MISSING:
+            raise KeyError(key)
+        return found
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._keys)
@@ -84,12 +89,15 @@ class FrozenMap(Mapping[K, V]):
     @overload
     def get(self, key: K, default: V | T, /) -> V | T: ...
     def get(self, key: K, default: object = None, /) -> object:
-        keys, values = self._keys, self._values
-        if values is None:
-            return keys.get(key, default)  # type: ignore[union-attr]
+        keys = self._keys
+        if isinstance(keys, dict):
+            return keys.get(key, default)
+        if len(keys) == 1:
+            only = keys[0]
+            return self._values if only is key or only == key else default
         for i, k in enumerate(keys):
             if k is key or k == key:
-                return values[i]
+                return self._values[i]
         return default
 
     def keys(self) -> KeysView[K]:
@@ -105,10 +113,10 @@ class FrozenMap(Mapping[K, V]):
         return keys.items() if isinstance(keys, dict) else ItemsView(self)
 
     def _pairs(self) -> Iterator[tuple[K, V]]:
-        keys, values = self._keys, self._values
-        if values is None:
-            return iter(keys.items())  # type: ignore[union-attr]
-        return zip(keys, values, strict=True)
+        keys = self._keys
+        if isinstance(keys, dict):
+            return iter(keys.items())
+        return zip(keys, self._tuple(), strict=True)
 
     def __hash__(self) -> int:
         if self._hash is None:
@@ -119,10 +127,11 @@ class FrozenMap(Mapping[K, V]):
         if self is other:
             return True
         if isinstance(other, FrozenMap):
-            if self._values is None and other._values is None:
-                return self._keys == other._keys
-            if self._keys is other._keys:
-                return self._values == other._values
+            mine, theirs = self._keys, other._keys
+            if type(mine) is dict and type(theirs) is dict:
+                return mine == theirs
+            if mine is theirs:
+                return self._tuple() == other._tuple()
             return len(self) == len(other) and all(other.get(k, _MISSING) == v for k, v in self._pairs())
         if isinstance(other, Mapping):
             return dict(self._pairs()) == dict(other.items())

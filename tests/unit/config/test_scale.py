@@ -1,7 +1,7 @@
 """Memory guards for loading many Services (tracemalloc is deterministic enough to bound per Service).
 
 Measured when written (5,000 Services, the scale benchmark's shape, CPython 3.11): a JSON List load
-retains about 450 bytes per Service (the Service, its name, key and annotation strings, the
+retains about 400 bytes per Service (the Service, its name, key and annotation strings, the
 annotations map, the World's dict entry) and peaks at the file's text plus about 0.2 MiB over that,
 because items are decoded and turned into Services one at a time. The bounds leave ~30% headroom.
 """
@@ -47,7 +47,7 @@ def test_a_json_list_load_retains_little_per_service_and_never_holds_every_item(
     finally:
         tracemalloc.stop()
     assert len(result.world.services) == COUNT
-    assert retained / COUNT < 600, f"{retained / COUNT:.0f} bytes per Service"
+    assert retained / COUNT < 520, f"{retained / COUNT:.0f} bytes per Service"
     assert peak - retained < len(text) + 2**20, f"peak {peak} retained {retained} text {len(text)}"
 
 
