@@ -24,7 +24,7 @@ queue (failed keeps and new services) is served in the whole pass's order. Tests
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from lbd.allocator.addresses import IPAddress
@@ -126,8 +126,19 @@ class IncrementalAllocator:
         changed: set[str] = set()
         if services is not old:
             added = 0
+            # The old services in step with the new while their keys line up (a change replaces,
+            # adds at the end or removes one entry), saving a lookup per service; `get` after.
+            old_pairs: Iterator[tuple[str, Service]] | None = iter(old.items())
             for key, service in services.items():
-                before = old.get(key)
+                if old_pairs is not None:
+                    pair = next(old_pairs, None)
+                    if pair is not None and pair[0] == key:
+                        before: Service | None = pair[1]
+                    else:
+                        old_pairs = None
+                        before = old.get(key)
+                else:
+                    before = old.get(key)
                 if before is service:
                     continue
                 if before is None:
@@ -152,8 +163,8 @@ class IncrementalAllocator:
             if held is None:
                 if code != _HELD_NONE:
                     changed.add(key)
-            elif code == _HELD_NONE or tuple(held) != (
-                verdict.addresses if code == _HELD_SAME else held_other[key]
+            elif code == _HELD_NONE or not (
+                verdict.holds(held) if code == _HELD_SAME else tuple(held) == held_other[key]
             ):
                 changed.add(key)
         return changed
@@ -242,7 +253,7 @@ class IncrementalAllocator:
         self._held_other.pop(key, None)
         if held is None:
             flag = _HELD_NONE
-        elif tuple(held) == verdict.addresses:
+        elif verdict.holds(held):
             flag = _HELD_SAME
         else:
             flag = _HELD_OTHER

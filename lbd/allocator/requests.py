@@ -184,6 +184,7 @@ def requested_tail(pool: str) -> _Tail:
 # One IPv4 address (almost every service) is held as its integer: the same int object the address
 # book keeps, so an Assignment costs its own 56 bytes. Anything else is the tuple as given.
 _Packed = int | tuple[IPAddress, ...]
+_IPV4 = ipaddress.IPv4Address
 
 
 def _pack(addresses: tuple[IPAddress, ...]) -> _Packed:
@@ -275,6 +276,16 @@ class Assignment:
         if isinstance(packed, int):
             return (ipaddress.IPv4Address(packed),)
         return packed
+
+    def holds(self, addresses: Sequence[IPAddress]) -> bool:
+        """`tuple(addresses) == self.addresses`, without building the addresses."""
+        packed = self._packed
+        if packed.__class__ is not int:
+            return tuple(addresses) == packed
+        if len(addresses) != 1:
+            return False
+        first = addresses[0]
+        return first.__class__ is _IPV4 and int(first) == packed
 
     @property
     def pool(self) -> str | None:
