@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from lbd.allocator.requests import State
+from lbd.allocator.requests import Assignment, State
 from lbd.config import Config, ConfigError, ConfigStore, NodeConfig, ParseResult, World
 from lbd.config.model import IPAddress
-from lbd.daemon.health import HealthCheck, HealthState, HealthWorld, health_checks
+from lbd.daemon.changes import changed_window
+from lbd.daemon.health import HealthCheck, HealthChecks, HealthState, HealthWorld
 from lbd.reconcile import DesiredState, Snapshot
 from lbd.reconcile.incremental import Reconciler
 
@@ -32,12 +33,14 @@ class DaemonCore:
 
     __slots__ = (
         "_clock",
+        "_health_checks",
         "_health_world",
         "_live",
         "_loaded",
         "_peers",
         "_previous",
         "_reconciler",
+        "_verdicts",
         "desired",
         "node",
         "store",
@@ -56,10 +59,13 @@ class DaemonCore:
         # Addresses of the last allocation: a service keeps its address across reloads (and, seeded
         # from lbd.daemon.state, restarts) while it stays valid; files have no Service status.
         self._previous: dict[str, tuple[IPAddress, ...]] = dict(previous or {})
+        # The verdicts `_previous` was last brought up to date with.
+        self._verdicts: tuple[Assignment, ...] = ()
         # Same result as lbd.reconcile.reconcile, but one Service change costs about its own work.
         self._reconciler = Reconciler()
         # Synthetic health slices, the same objects while their outcomes stay the same.
         self._health_world = HealthWorld()
+        self._health_checks = HealthChecks()
         self._live: frozenset[str] | None = None
         self._peers: Mapping[str, frozenset[bytes]] = {}
         self.desired: DesiredState | None = None
@@ -85,7 +91,7 @@ class DaemonCore:
     def offer(self, result: ParseResult) -> tuple[ConfigError, ...]:
         """Install `result` if it and its health-check annotations are valid; otherwise keep the
         running state. Returns the errors of a rejected update (empty when accepted)."""
-        checks, errors = health_checks(result.world)
+        checks, errors = self._health_checks.update(result.world)
         if errors and result.config is not None:
             result = ParseResult(None, result.world, tuple(errors), result.warnings)
         elif errors:
@@ -120,11 +126,23 @@ class DaemonCore:
             standalone=True,
         )
         desired = self._reconciler.reconcile(snapshot)
-        self._previous = {
-            a.key: a.addresses for a in desired.allocations.services if a.state is State.ALLOCATED
-        }
+        self._remember(desired.allocations.services)
         self.desired = desired
         return desired
+
+    def _remember(self, verdicts: tuple[Assignment, ...]) -> None:
+        """Keep `allocations` up to date with the verdicts that changed since the last call."""
+        previous = self._previous
+        if not self._verdicts:
+            # The first result replaces what the state file remembered, services gone since included.
+            previous.clear()
+        low, old_high, new_high = changed_window(self._verdicts, verdicts)
+        for gone in self._verdicts[low:old_high]:
+            previous.pop(gone.key, None)
+        for verdict in verdicts[low:new_high]:
+            if verdict.state is State.ALLOCATED:
+                previous[verdict.key] = verdict.addresses
+        self._verdicts = verdicts
 
     def world(self, health: Mapping[str, HealthState]) -> World:
         """The world the reconcile function sees: the files plus the health checks' synthetic slices,

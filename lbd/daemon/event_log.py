@@ -14,14 +14,13 @@ import heapq
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import compress, count
-from operator import is_not
 from typing import Any
 
 import structlog
 
 from lbd.allocator.requests import Assignment, State
 from lbd.config.model import IPAddress
+from lbd.daemon.changes import changed_window
 from lbd.reconcile import DesiredState
 from lbd.reconcile.types import L2Announcement, ServiceState
 
@@ -121,10 +120,7 @@ class ServiceEventLog:
         """The lines for what changed since the last call, to be written by the caller."""
         allocations, announcements = _Lines(), _Lines()
         old, new = self._services, desired.services
-        # The common head and tail, found by C-level iteration (a few ns a service).
-        low = _same_prefix(old, new)
-        tail = _same_prefix(old[low:][::-1], new[low:][::-1])
-        old_high, new_high = len(old) - tail, len(new) - tail
+        low, old_high, new_high = changed_window(old, new)
         before = {s.key: s for s in old[low:old_high]}
         node = desired.node
         for state in new[low:new_high]:
@@ -140,11 +136,6 @@ class ServiceEventLog:
             self._l2 = desired.l2
             self._l2_by_service = _l2_events(self._l2_by_service, desired.l2, node, announcements)
         return PushLines(allocations, announcements)
-
-
-def _same_prefix(a: Sequence[object], b: Sequence[object]) -> int:
-    """How many leading items of `a` and `b` are the same objects."""
-    return next(compress(count(), map(is_not, a, b)), min(len(a), len(b)))
 
 
 def _allocation_events(key: str, was: ServiceState | None, now: ServiceState | None, lines: _Lines) -> None:

@@ -178,25 +178,45 @@ def health_checks(world: World) -> tuple[dict[str, HealthCheck], list[ConfigErro
 
     A check on a service that has EndpointSlices in the files is an error: the slices already decide
     where it is served, and two sources of truth would silently disagree."""
-    checks: dict[str, HealthCheck] = {}
-    errors: list[ConfigError] = []
-    for key, service in world.services.items():
-        parsed = parse_health_check(service)
-        if isinstance(parsed, HealthCheck):
-            if world.endpoint_slices_for(service):
-                errors.append(
-                    ConfigError(
-                        "Service",
-                        key,
-                        _field(CHECK),
-                        "the service has EndpointSlices in the files; use either slices or a health check",
-                    )
-                )
+    return HealthChecks().update(world)
+
+
+class HealthChecks:
+    """`health_checks` with memory for the daemon: a reload re-reads the annotations of the Services
+    that are new objects (the config cache keeps unchanged ones), so 10,000 services cost a pass of
+    identity checks, and only services with a check or an error are remembered."""
+
+    __slots__ = ("_found", "_services")
+
+    def __init__(self) -> None:
+        self._services: dict[str, Service] = {}
+        self._found: dict[str, HealthCheck | list[ConfigError]] = {}
+
+    def update(self, world: World) -> tuple[dict[str, HealthCheck], list[ConfigError]]:
+        seen, found = self._services, self._found
+        services = world.services
+        for key, service in services.items():
+            if seen.get(key) is service:
                 continue
-            checks[key] = parsed
-        else:
-            errors.extend(parsed)
-    return checks, errors
+            parsed = parse_health_check(service)
+            if parsed:
+                found[key] = parsed
+            else:
+                found.pop(key, None)
+        for key in [k for k in found if k not in services]:
+            del found[key]
+        self._services = dict(services.items())
+        checks: dict[str, HealthCheck] = {}
+        errors: list[ConfigError] = []
+        for key, parsed in found.items():
+            if not isinstance(parsed, HealthCheck):
+                errors.extend(parsed)
+            elif world.endpoint_slices_for(services[key]):
+                message = "the service has EndpointSlices in the files; use either slices or a health check"
+                errors.append(ConfigError("Service", key, _field(CHECK), message))
+            else:
+                checks[key] = parsed
+        return checks, errors
 
 
 @dataclass(frozen=True, slots=True)
