@@ -103,7 +103,7 @@ def test_verdicts_compare_by_their_public_fields_however_built() -> None:
 def test_a_verdict_is_frozen() -> None:
     verdict = Assignment("ns/a", State.PENDING, Reason.NO_POOLS, error="pools are empty")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        verdict.key = "ns/b"  # type: ignore[misc]
+        verdict.key = "ns/b"
 
 
 _ADDRESS_TEXTS = st.one_of(
