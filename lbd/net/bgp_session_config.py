@@ -99,7 +99,17 @@ async def interface_next_hops(local: str) -> NextHops:
     return NextHops(v4, v6, link_local)
 
 
+def needs_interface_hops(settings: PeerSettings) -> bool:
+    """Whether the session needs addresses beyond its own: the other family's next hop (dual stack)
+    or, on an IPv6 session, the link-local next hop (RFC 2545 §3). An IPv4-only session's next hop is
+    its own address, so it skips the rtnetlink lookup (and pyroute2's import)."""
+    other_family = settings.dual_stack and not settings.disable_mp
+    return other_family or ipaddress.ip_address(settings.address).version == 6
+
+
 async def build_session_config(settings: PeerSettings, restarting: bool) -> SessionConfig:
+    if not needs_interface_hops(settings):
+        return session_config(settings, restarting)
     local = settings.source_address or kernel_source(settings.address, settings.port)
     hops = await interface_next_hops(local) if local is not None else NextHops()
     return session_config(settings, restarting, hops)

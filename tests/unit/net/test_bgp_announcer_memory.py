@@ -13,7 +13,7 @@ import textwrap
 import time
 import tracemalloc
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import yaml
@@ -34,15 +34,9 @@ def scaled(desired: DesiredState, count: int) -> DesiredState:
     (peer,) = desired.bgp
     first = peer.routes[0]
     base = int(IPv4Address("198.18.0.0"))
-    routes = tuple(
-        BGPRoute.of(
-            IPv4Network((base + i, 32)),
-            communities=first.communities,
-            services=(f"default/s{i}",),
-            addresses=(IPv4Address(base + i),),
-        )
-        for i in range(count)
-    )
+    addresses = [IPv4Address(base + i) for i in range(count)]
+    # As the reconcile core builds them: one shared attributes object, the address's own int.
+    routes = tuple(BGPRoute(int(a), first.attributes, f"default/s{i}", a) for i, a in enumerate(addresses))
     return replace(desired, bgp=(replace(peer, routes=routes),))
 
 

@@ -6,7 +6,13 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 
 from bgp.families import IPV4_UNICAST, IPV6_UNICAST
-from lbd.net.bgp_session_config import NextHops, interface_next_hops, session_config
+from lbd.net.bgp_session_config import (
+    NextHops,
+    build_session_config,
+    interface_next_hops,
+    needs_interface_hops,
+    session_config,
+)
 from tests.unit.net.test_bgp_speaker import A, B, settings
 
 HOPS = NextHops(IPv4Address("192.0.2.2"), IPv6Address("2001:db8::2"), IPv6Address("fe80::2"))
@@ -53,3 +59,17 @@ async def test_interface_next_hops_of_loopback() -> None:
     # lo has 127.0.0.1 and ::1 (host scope, never a next hop) and no link-local address.
     assert hops == NextHops(IPv4Address(A), None, None)
     assert await interface_next_hops("192.0.2.254") == NextHops()
+
+
+async def test_interface_addresses_are_looked_up_only_when_the_session_needs_them() -> None:
+    v4 = settings("b", B, 179)
+    # An IPv4-only session's next hop is its own address: no rtnetlink lookup.
+    assert not needs_interface_hops(v4) and not needs_interface_hops(
+        replace(v4, dual_stack=True, disable_mp=True)
+    )
+    assert await build_session_config(v4, False) == session_config(v4, False)
+    # The other family's next hop, and the IPv6 link-local one (RFC 2545 §3), come from the interface.
+    assert needs_interface_hops(replace(v4, dual_stack=True))
+    assert needs_interface_hops(replace(v4, address="2001:db8::1", source_address=None))
+    dual = replace(v4, dual_stack=True)
+    assert (await build_session_config(dual, False)).next_hop_v4 == IPv4Address(A)
