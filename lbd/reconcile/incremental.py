@@ -110,16 +110,13 @@ class Reconciler:
         seen = None if self._seen is current else dict(self._seen.items())
         states, table, slices_of = self._states, self._table, self._slices_of
         ordered: list[ServiceState] = []
-        added = False
         # The hot loop of a change: 10,000 unchanged Services must cost one lookup and two identity
         # checks each.
         for verdict in allocations.services:
             key = verdict.key
             service = services[key]
             before = states.get(key)
-            if before is None:
-                added = True
-            else:
+            if before is not None:
                 was = service if seen is None else seen.get(key)
                 if before.allocation is verdict and was is service and key not in touched:
                     ordered.append(before)
@@ -136,7 +133,8 @@ class Reconciler:
                 self._answers[key] = answers
                 self._answers_out = None
         self._seen = current if isinstance(current, FrozenMap) else services
-        if len(states) > len(ordered) or added:
+        # Every key decided above is in `states`: any more are services that went away.
+        if len(states) > len(ordered):
             kept = {v.key for v in allocations.services}
             for key in [k for k in states if k not in kept]:
                 withdraw(states.pop(key), table)
@@ -153,19 +151,26 @@ class Reconciler:
         """Bring the per-service slice index up to date; the services (namespace/name) whose slices
         changed."""
         touched: set[str] = set()
-        old = self._slices
-        if slices is old:
+        if slices is self._slices:
             return touched
+        # Plain dict lookups: a FrozenMap's are Python calls, and this walks every slice.
+        old = dict(self._slices.items())
+        arrived = 0
         for key, now in slices.items():
             before = old.get(key)
             if before is now or before == now:
                 continue
-            if before is not None:
+            if before is None:
+                arrived += 1
+            else:
                 self._index(before, add=False, touched=touched)
             self._index(now, add=True, touched=touched)
-        for key, before in old.items():
-            if key not in slices:
-                self._index(before, add=False, touched=touched)
+        if len(old) + arrived > len(slices):
+            # Some slices went away (only then is the second walk needed).
+            current = dict(slices.items())
+            for key, before in old.items():
+                if key not in current:
+                    self._index(before, add=False, touched=touched)
         self._slices = slices
         return touched
 
