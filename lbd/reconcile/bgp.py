@@ -68,8 +68,8 @@ _Key = tuple[int, int, int]
 # (version, prefix length) -> network -> route changed since the last freeze (None: gone). A host
 # route's network is its address's own int object.
 _Groups = dict[tuple[int, int], dict[int, BGPRoute | None]]
-# A reference keeping a route: (service, address).
-_Ref = tuple[str, IPAddress]
+# A reference keeping a route: (service, address as an int; a prefix has one family).
+_Ref = tuple[str, int]
 
 _IN_PLACE_LIMIT = 64
 _order = operator.attrgetter("key")
@@ -153,6 +153,7 @@ class RouteTable:
                 if bits:
                     network = value >> bits << bits
                 made: BGPRoute | None = None
+                ref: _Ref | None = None
                 for target in send.targets:
                     attributes, changes = (target.v4, target.changes4) if v4 else (target.v6, target.changes6)
                     route = changes.get(network)
@@ -165,7 +166,9 @@ class RouteTable:
                         changes[network] = made
                     else:
                         key = (attributes.version, network, attributes.prefixlen)
-                        self._join(target.peer, key, route, (service, address), attributes)
+                        # One reference tuple for every peer.
+                        ref = ref or (service, value)
+                        self._join(target.peer, key, route, ref, attributes)
         return plan.decision
 
     def remove(self, service: str, addresses: Sequence[IPAddress], pool: str) -> None:
@@ -192,12 +195,12 @@ class RouteTable:
                         if route is None or route.refs_services != service or route.refs_addresses != value:
                             continue
                         changes[network] = None
-                    elif shared.pop((service, address), None) is not None:
+                    elif shared.pop((service, value), None) is not None:
                         if len(shared) == 1:
                             # Back to one reference: a plain route again.
                             ((s, a), kept) = shared.popitem()
                             del self._shared[target.peer][key]
-                            changes[network] = BGPRoute(network, kept, s, int(a))
+                            changes[network] = BGPRoute(network, kept, s, a)
                         else:
                             self._pending[target.peer].add(key)
 
@@ -219,13 +222,15 @@ class RouteTable:
         shared = self._shared[peer].get(key)
         if shared is None:
             # The route had one reference: its lone service and address.
-            shared = self._shared[peer][key] = {(route.services[0], route.addresses[0]): route.attributes}
+            lone, at = route.refs_services, route.refs_addresses
+            assert isinstance(lone, str) and isinstance(at, int), "a route outside _shared has one reference"
+            shared = self._shared[peer][key] = {(lone, at): route.attributes}
         before = shared.get(ref)
         shared[ref] = attributes if before is None else self._merge(before, attributes)
         if len(shared) == 1:
             # The same (service, address) again, from another advertisement: still one reference.
             del self._shared[peer][key]
-            self._changes[peer][(key[0], key[2])][key[1]] = BGPRoute(key[1], shared[ref], ref[0], int(ref[1]))
+            self._changes[peer][(key[0], key[2])][key[1]] = BGPRoute(key[1], shared[ref], ref[0], ref[1])
             return
         self._pending[peer].add(key)
 
@@ -366,10 +371,10 @@ class RouteTable:
         for each in distinct:
             attributes = self._merge(attributes, each)
         services = tuple(sorted({s for s, _ in refs}))
-        addresses = tuple(sorted({a for _, a in refs}, key=lambda a: (a.version, int(a))))
+        addresses = tuple(sorted({a for _, a in refs}))
         return BGPRoute(
             network,
             attributes,
             services[0] if len(services) == 1 else services,
-            int(addresses[0]) if len(addresses) == 1 else addresses,
+            addresses[0] if len(addresses) == 1 else addresses,
         )

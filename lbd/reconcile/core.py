@@ -74,6 +74,9 @@ class Context:
     interfaces: Mapping[str, tuple[str, ...]]
     peers: tuple[BGPPeer, ...]
     pools: dict[str, PoolFacts] = field(default_factory=dict)
+    # Equal L2 decisions, one object: with a handful of nodes there are a handful of election orders,
+    # however many services.
+    l2_decisions: dict[L2Decision, L2Decision] = field(default_factory=dict)
 
     def pool(self, name: str) -> PoolFacts:
         facts = self.pools.get(name)
@@ -142,6 +145,7 @@ def decide(
             eligible_interfaces=ctx.interfaces,
             implicit_endpoints=implicit,
         )
+        l2_decision = ctx.l2_decisions.setdefault(l2_decision, l2_decision)
         if l2_decision.reason is None and l2_decision.owner == snapshot.node:
             answers = tuple(
                 L2Announcement(a, verdict.key, l2_decision.interfaces, l2_decision.all_interfaces)

@@ -12,6 +12,7 @@ own memory (`lbd.allocator.incremental`). Tests compare every step with `reconci
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from lbd.allocator.incremental import IncrementalAllocator
@@ -99,7 +100,7 @@ class Reconciler:
             self._answers_out = None
         else:
             # Same config and nodes: decisions read only those from the snapshot.
-            ctx = Context(snapshot, self._ctx.live, self._ctx.interfaces, self._ctx.peers, self._ctx.pools)
+            ctx = dataclasses.replace(self._ctx, snapshot=snapshot)
         self._ctx = ctx
         touched = self._update_slices(world.endpoint_slices)
 

@@ -143,17 +143,17 @@ class BGPRoute:
     keeping it alive.
 
     Stored compactly (the daemon holds one per announced prefix, 100,000 at scale): the network as an
-    int (for a host route, the address's own int object), the shared `RouteAttributes`, and a lone
-    service bare and address as an int instead of in 1-tuples. `prefix`, `services` and `addresses` are built
+    int (for a host route, the address's own int object), the shared `RouteAttributes`, the services
+    and the addresses as ints, bare when there is one. `prefix`, `services` and `addresses` are built
     when read; `BGPRoute.of` builds one from the readable fields.
     """
 
     network: int
     attributes: RouteAttributes
-    # When one (service, address) keeps the route: the service, and the address as an int (for a host
-    # route, the network's own int object); else sorted tuples.
+    # The service(s) and the address(es) as ints (a host route's address is the network's own int
+    # object): bare when one, else sorted tuples.
     refs_services: str | tuple[str, ...]
-    refs_addresses: int | tuple[IPAddress, ...]
+    refs_addresses: int | tuple[int, ...]
 
     @classmethod
     def of(
@@ -173,7 +173,7 @@ class BGPRoute:
             int(prefix.network_address),
             attributes,
             services[0] if len(services) == 1 else services,
-            int(addresses[0]) if len(addresses) == 1 else addresses,
+            int(addresses[0]) if len(addresses) == 1 else tuple(sorted(int(a) for a in addresses)),
         )
 
     def __repr__(self) -> str:
@@ -215,9 +215,8 @@ class BGPRoute:
     @property
     def addresses(self) -> tuple[IPAddress, ...]:
         a = self.refs_addresses
-        if isinstance(a, tuple):
-            return a
-        return (ipaddress.IPv4Address(a) if self.attributes.version == 4 else ipaddress.IPv6Address(a),)
+        make = ipaddress.IPv4Address if self.attributes.version == 4 else ipaddress.IPv6Address
+        return tuple([make(i) for i in a]) if isinstance(a, tuple) else (make(a),)
 
 
 @dataclass(frozen=True, slots=True)
