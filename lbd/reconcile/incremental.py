@@ -64,7 +64,8 @@ class Reconciler:
         self._answers_out: tuple[L2Announcement, ...] | None = None
         self._slices: Mapping[str, EndpointSlice] = {}
         # namespace/name -> its EndpointSlices, in the order they arrived.
-        self._slices_of: dict[str, tuple[EndpointSlice, ...]] = {}
+        # (A lone slice bare: most services have one, and there may be 100,000 services.)
+        self._slices_of: dict[str, EndpointSlice | tuple[EndpointSlice, ...]] = {}
         self.recomputed = 0
 
     def reconcile(self, snapshot: Snapshot) -> DesiredState:
@@ -127,7 +128,10 @@ class Reconciler:
                     continue
                 withdraw(before, table)
             self.recomputed += 1
-            state, answers = decide(ctx, verdict, service, slices_of.get(key, ()), table)
+            slices = slices_of.get(key, ())
+            if not isinstance(slices, tuple):
+                slices = (slices,)
+            state, answers = decide(ctx, verdict, service, slices, table)
             states[key] = state
             ordered.append(state)
             if answers or key in self._answers:
@@ -180,14 +184,17 @@ class Reconciler:
             return
         service_key = f"{item.namespace}/{item.service_name}"
         touched.add(service_key)
-        # A tuple per service, not a dict: one or two slices each, and 100,000 services.
         entries = self._slices_of.get(service_key, ())
+        if not isinstance(entries, tuple):
+            entries = (entries,)
         if add:
-            self._slices_of[service_key] = (*entries, item)
+            self._slices_of[service_key] = (*entries, item) if entries else item
             return
         # The slice indexed may be an equal copy of `item` (an equal update is not re-indexed).
         kept = tuple(s for s in entries if s is not item and s != item)
-        if kept:
+        if len(kept) > 1:
             self._slices_of[service_key] = kept
+        elif kept:
+            self._slices_of[service_key] = kept[0]
         else:
             self._slices_of.pop(service_key, None)

@@ -142,3 +142,29 @@ def test_an_equal_copy_of_a_slice_then_its_removal() -> None:
     decision = state.service("default/s1")
     assert decision is not None and decision.bgp is not None
     assert decision.bgp.reason is Reason.NO_ENDPOINTS
+
+
+def test_a_service_with_two_slices_losing_them_one_by_one() -> None:
+    services, slices, nodes = _cluster(2, "n1")
+    svc = services["default/s0"]
+    # s0's first slice has no endpoint; a second one, ready on n1, makes it announced.
+    slices["default/s0-x"] = slice_for(svc)
+    slices["default/s0-y"] = slice_for(svc, ("n1", True), name="s0-y")
+    reconciler = Reconciler()
+    steps = [dict(slices)]
+    del slices["default/s0-y"]
+    steps.append(dict(slices))
+    slices["default/s0-y"] = slice_for(svc, ("n1", True), name="s0-y")
+    del slices["default/s0-x"]
+    steps.append(dict(slices))
+    del slices["default/s0-y"]
+    steps.append(dict(slices))
+    reasons = []
+    for step in steps:
+        snapshot = _snapshot(services, step, nodes)
+        state = reconciler.reconcile(snapshot)
+        assert state == reconcile(snapshot)
+        decision = state.service("default/s0")
+        assert decision is not None and decision.bgp is not None
+        reasons.append(decision.bgp.reason)
+    assert reasons == [None, Reason.NO_ENDPOINTS, None, Reason.NO_ENDPOINTS]
