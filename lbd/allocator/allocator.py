@@ -27,6 +27,7 @@ something is freed: there is no queue to forget it in.
 from __future__ import annotations
 
 import gc
+import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -49,12 +50,16 @@ from lbd.allocator.requests import (
     Reason,
     ServiceRequest,
     State,
-    requested_tail,
+    VerdictTail,
+    allocated_tail,
 )
 
 
 class _Refused(Exception):
     """An allocation step failed with MetalLB's error text (never escapes this module)."""
+
+
+_V4Span = tuple[int, int, PoolPolicy, bool, VerdictTail, VerdictTail]
 
 
 class _Grant(NamedTuple):
@@ -70,13 +75,41 @@ class AllocationRun:
         self.pools = {p.name: p for p in pools}
         self.by_name = [self.pools[n] for n in sorted(self.pools)]
         self.book = AddressBook()
-        # Every IPv4 range with its pool, in `pool_for`'s order, for `take_requested`.
+        # Every IPv4 range in `pool_for`'s order, with what the fast paths need of its pool: the pool,
+        # whether it admits every service, and the verdict tails of a requested and of a kept address.
         self._v4_spans = [
-            (r.first, r.last, p, requested_tail(p.name), not p.namespaces and not p.service_selectors)
+            (
+                r.first,
+                r.last,
+                p,
+                not p.namespaces and not p.service_selectors,
+                allocated_tail(Reason.REQUESTED_ADDRESS, p.name, announced=True),
+                allocated_tail(Reason.KEPT, p.name, announced=False),
+            )
             for p in self.by_name
             for r in p.space.spans
             if r.version == 4
         ]
+
+    def _take_ipv4(self, req: ServiceRequest, address: IPAddress) -> _V4Span | None:
+        """`assign(req, (address,))` for an IPv4 address nobody holds, in a pool admitting the service:
+        the range it took it from; None, with nothing touched, in any other case."""
+        if address.__class__ is not ipaddress.IPv4Address:
+            return None
+        value = int(address)
+        for span in self._v4_spans:
+            # `pool.space.owns(address)`, knowing the range.
+            if span[0] <= value <= span[1] and not (
+                span[2].space.avoid_buggy_ips and confuses_buggy_firmware(4, value)
+            ):
+                break
+        else:
+            return None
+        if not (span[3] or span[2].admits(req.namespace, req.labels)) or not self.book.take_free(
+            req.key, 4, value, req.ports, req.sharing
+        ):
+            return None
+        return span
 
     # -- MetalLB Allocator primitives -------------------------------------------------------------
 
@@ -206,32 +239,36 @@ class AllocationRun:
         """`allocate_queued` (with no earlier events) for the case nearly every service of a large
         configuration is in: one requested IPv4 address, free, in a pool admitting the service, no
         pool annotation. None, with nothing touched, when the general steps are needed."""
-        key, namespace, labels, ports, sharing, family, _, _, desired, desired_error, desired_pool, _ = req
+        desired = req.desired
         if (
             len(desired) != 1
-            or family is not Family.IPV4
-            or desired_pool is not None
-            or desired_error is not None
+            or req.family is not Family.IPV4
+            or req.desired_pool is not None
+            or req.desired_error is not None
         ):
             return None
-        address = desired[0]
-        if address.version != 4:
+        span = self._take_ipv4(req, desired[0])
+        if span is None:
             return None
-        value = int(address)
-        for span in self._v4_spans:
-            # `pool.space.owns(address)`, knowing the range.
-            if span[0] <= value <= span[1] and not (
-                span[2].space.avoid_buggy_ips and confuses_buggy_firmware(4, value)
-            ):
-                break
-        else:
-            return None
-        _, _, pool, tail, open_to_all = span
-        if not (open_to_all or pool.admits(namespace, labels)) or not self.book.take_free(
-            key, 4, value, ports, sharing
+        return Assignment.one_ipv4(req.key, int(desired[0]), span[4])
+
+    def keep_requested(self, req: ServiceRequest) -> Assignment | None:
+        """`keep` then `kept` for the same case once the service holds its address (every pass after
+        the first): one IPv4 address held, nobody else holding it, requested again or nothing
+        requested. None, with nothing touched, when the general steps are needed."""
+        current, desired = req.current, req.desired
+        if (
+            len(current) != 1
+            or req.family is not Family.IPV4
+            or req.desired_pool is not None
+            or req.desired_error is not None
+            or (desired and desired != current)
         ):
             return None
-        return Assignment.requested_v4(key, value, tail)
+        span = self._take_ipv4(req, current[0])
+        if span is None:
+            return None
+        return Assignment.one_ipv4(req.key, int(current[0]), span[5])
 
     def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:
         """MetalLB `allocateIPs`."""
@@ -406,8 +443,14 @@ def _allocate_in(run: AllocationRun, ordered: Sequence[ServiceRequest]) -> list[
     failed: dict[int, list[Event]] = {}
     kept: list[tuple[int, _Grant, list[Event]]] = []
     pools = run.pools
+    keep_requested = run.keep_requested
     for i, req in enumerate(ordered):
         if req.current:
+            # Kept without a family to gain: final now (the book is as `keep` would leave it).
+            done = keep_requested(req)
+            if done is not None:
+                verdicts[i] = done
+                continue
             grant, events = run.keep(req)
             if grant is not None:
                 kept.append((i, grant, events))

@@ -33,6 +33,8 @@ from lbd.allocator.inputs import RequestBuilder, pool_policy
 from lbd.allocator.requests import (
     AllocationResult,
     Assignment,
+    Family,
+    FamilyPolicy,
     Reason,
     ServiceRequest,
     State,
@@ -56,6 +58,10 @@ _HELD_SAME = 1  # it remembered exactly the verdict's addresses
 _HELD_OTHER = 2  # something else, kept in `_held_other`
 _HELD = 3
 _UNSETTLED = 4
+
+_WHOLE_SHARE = 4
+"""A whole pass instead of a replay once more than a quarter of the services (and more than a few)
+changed."""
 
 _FEW = 64
 """Up to this many changed services are merged into the verdicts one by one, more by one sort."""
@@ -184,7 +190,11 @@ class IncrementalAllocator:
         services: Mapping[str, Service],
         remembered: Mapping[str, Sequence[IPAddress]],
     ) -> bool:
-        """Serve only `changed`; False (and nothing touched) when a condition above does not hold."""
+        """Serve only `changed`; False (and nothing touched) when a condition above does not hold, or
+        when so many changed that a whole pass is cheaper (releasing each address from the book costs
+        up to a pass over the book; the daemon's first call with its own memory replays everything)."""
+        if len(changed) > _FEW and len(changed) * _WHOLE_SHARE > len(self._result):
+            return False
         run = self._run
         assert run is not None and self._basis is not None
         lbc = self._basis.load_balancer_class
@@ -299,7 +309,11 @@ def _settled(verdict: Assignment, req: ServiceRequest) -> bool:
         verdict.state is State.ALLOCATED
         and verdict.reason is Reason.KEPT
         and not verdict.events
-        and req.current == verdict.addresses
+        and verdict.holds(req.current)
         and req.desired_error is None
-        and not may_gain_family(req, verdict.addresses)
+        and not (
+            req.policy is FamilyPolicy.PREFER_DUAL_STACK
+            and req.family is Family.DUAL
+            and may_gain_family(req, verdict.addresses)
+        )
     )

@@ -154,18 +154,18 @@ def ip_allocated(addresses: Sequence[IPAddress]) -> Event:
 
 # What an Assignment holds besides its key and addresses: (state, reason, pool, error, events before
 # the last, whether the last is `ip_allocated(addresses)`). Services decided alike share one.
-_Tail = tuple[State, Reason, str | None, str | None, tuple[Event, ...], bool]
-_TAILS: dict[_Tail, _Tail] = {}
+VerdictTail = tuple[State, Reason, str | None, str | None, tuple[Event, ...], bool]
+_TAILS: dict[VerdictTail, VerdictTail] = {}
 _TAILS_KEPT = 4096
 """Tails without events or error are shared; their number is bounded by pools x reasons, so the cap
 only guards against a daemon seeing endless pool renames."""
 
 
-_ALLOCATED: dict[tuple[Reason, str], _Tail] = {}
+_ALLOCATED: dict[tuple[Reason, str], VerdictTail] = {}
 """The tails of `Assignment.allocated` without earlier events, by reason and pool."""
 
 
-def _shared_tail(tail: _Tail) -> _Tail:
+def _shared_tail(tail: VerdictTail) -> VerdictTail:
     if tail[3] is not None or tail[4]:
         return tail
     shared = _TAILS.get(tail)
@@ -176,9 +176,10 @@ def _shared_tail(tail: _Tail) -> _Tail:
     return shared
 
 
-def requested_tail(pool: str) -> _Tail:
-    """What `Assignment.requested_v4` needs to know about the pool (the same for all its services)."""
-    return _shared_tail((State.ALLOCATED, Reason.REQUESTED_ADDRESS, pool, None, (), True))
+def allocated_tail(reason: Reason, pool: str, *, announced: bool) -> VerdictTail:
+    """What `Assignment.one_ipv4` needs besides key and address, the same for every service of a pool
+    given its addresses for `reason` without events, but for IPAllocated when `announced`."""
+    return _shared_tail((State.ALLOCATED, reason, pool, None, (), announced))
 
 
 # One IPv4 address (almost every service) is held as its integer: the same int object the address
@@ -208,7 +209,7 @@ class Assignment:
 
     key: str
     _packed: _Packed
-    _tail: _Tail
+    _tail: VerdictTail
 
     def __init__(  # noqa: PLR0917 (the dataclass it replaces was built positionally)
         self,
@@ -243,14 +244,14 @@ class Assignment:
         return made
 
     @classmethod
-    def requested_v4(cls, key: str, value: int, tail: _Tail) -> Assignment:
-        """`allocated(key, Reason.REQUESTED_ADDRESS, (IPv4Address(value),), pool, ())` with `tail`
-        from `requested_tail(pool)`: the pass's fast path, building nothing it can share."""
+    def one_ipv4(cls, key: str, value: int, tail: VerdictTail) -> Assignment:
+        """ALLOCATED with the one IPv4 address `value`, the rest from `allocated_tail`: the fast paths
+        of a pass, building nothing they can share."""
         made = cls.__new__(cls)
         made._set(key, value, tail)
         return made
 
-    def _set(self, key: str, packed: _Packed, tail: _Tail) -> None:
+    def _set(self, key: str, packed: _Packed, tail: VerdictTail) -> None:
         # The slots' own descriptors, past the frozen __setattr__ (object.__setattr__ costs more).
         _SET_KEY(self, key)
         _SET_PACKED(self, packed)

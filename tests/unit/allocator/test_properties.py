@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections import defaultdict
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbd.allocator.addresses import SharingKey
-from lbd.allocator.allocator import allocate_requests
+from lbd.allocator.allocator import AllocationRun, allocate_requests
 from lbd.allocator.requests import Family, FamilyPolicy, PoolPolicy, ServiceRequest, State
 from tests.unit.allocator.helpers import pool, svc
 
@@ -153,3 +154,21 @@ def test_feeding_back_reaches_a_fixed_point(reqs: list[ServiceRequest]) -> None:
     second = feed(feed(reqs))
     third = feed(second)
     assert [r.current for r in second] == [r.current for r in third]
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests(), st.booleans())
+def test_fast_paths_decide_as_the_general_steps(reqs: list[ServiceRequest], fed_back: bool) -> None:
+    """`take_requested` and `keep_requested` shortcut the common case; without them every service
+    goes through MetalLB's steps, with the same verdicts and events."""
+    if fed_back:
+        held = {v.key: v.addresses for v in allocate_requests(POOLS, reqs).services}
+        reqs = [r._replace(current=held[r.key]) for r in reqs]
+    fast = allocate_requests(POOLS, reqs)
+    with (
+        mock.patch.object(AllocationRun, "take_requested", lambda _self, _req: None),
+        mock.patch.object(AllocationRun, "keep_requested", lambda _self, _req: None),
+    ):
+        general = allocate_requests(POOLS, reqs)
+    assert fast == general
+    assert [v.events for v in fast.services] == [v.events for v in general.services]
