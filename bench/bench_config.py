@@ -3,8 +3,9 @@
 Writes the scale benchmark's configuration (one BGPPeer, pool and BGPAdvertisement, N Services with
 one /32 of 198.18.0.0/15 each) as a JSON `List` or a YAML stream, then in a fresh child process per
 format: imports `lbd.config`, `load_paths` (RSS and peak RSS around it, so a transient peak shows),
-and with a `FileCache` as the daemon keeps it: a reload with nothing changed, and a reload after a
-small second file (one Service) changed, which parses that file only.
+and with a `FileCache` as the daemon keeps it: a reload with nothing changed, a reload after a small
+second file (one Service) changed, which parses that file only, and a reload after one Service's
+address changed in the big file (JSON: the file is parsed again; YAML: that document only).
 
     .venv/bin/python bench/bench_config.py --services 100000 --format json,yaml
 
@@ -110,6 +111,18 @@ def child(directory: str, fmt: str, traced: bool) -> None:
     changed = cache.load([directory])
     same = sum(1 for k, v in changed.world.services.items() if again.world.services.get(k) is v)
     emit("reload-one-file", s=time.perf_counter() - t0, parsed=len(cache.parsed), same_objects=same)
+    # One Service's address changed in the middle of the big file.
+    from bench.bench_bgp_scale import BASE
+
+    services = len(changed.world.services)
+    big = next(p for p in Path(directory).iterdir() if p.stem == "config")
+    old, new = str(BASE + services // 2 + 1), str(BASE + services + 10)
+    end = '"' if fmt == "json" else "\n"
+    big.write_text(big.read_text().replace(old + end, new + end, 1))
+    t0 = time.perf_counter()
+    edited = cache.load([directory])
+    same = sum(1 for k, v in edited.world.services.items() if changed.world.services.get(k) is v)
+    emit("reload-one-document", s=time.perf_counter() - t0, parsed=len(cache.parsed), same_objects=same)
 
 
 def run(count: int, fmt: str, traced: bool) -> list[dict[str, Any]]:

@@ -83,7 +83,7 @@ def parse_objects(
 
 
 def load_paths(paths: Iterable[str | Path], namespace: str = DEFAULT_NAMESPACE) -> ParseResult:
-    return FileCache(namespace).load(paths)
+    return FileCache(namespace, by_document=False).load(paths)
 
 
 __all__ = [

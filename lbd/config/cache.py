@@ -10,9 +10,12 @@ does work proportional to the change.
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from lbd.config import yaml_split
 from lbd.config.errors import ConfigError
 from lbd.config.load import files_of, parse_file
 from lbd.config.model import DEFAULT_NAMESPACE
@@ -31,22 +34,34 @@ def _stamp(path: Path) -> Stamp | None:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    stamp: Stamp | None
+    batch: Batch
+    error: ConfigError | None
+    # YAML: per Service, the hash of the document it was alone in (see yaml_split), else 0.
+    hashes: array[int] | None = None
+
+
 class FileCache:
     """`load(paths)` as `load_paths` does, reusing the parse of every file unchanged since the last
-    load. Files no longer found are forgotten. Not thread-safe: one load at a time."""
+    load, and in a changed YAML stream every unchanged document that held one Service. Files no
+    longer found are forgotten. Not thread-safe: one load at a time."""
 
-    __slots__ = ("_files", "namespace", "parsed")
+    __slots__ = ("_files", "by_document", "namespace", "parsed")
 
-    def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, *, by_document: bool = True) -> None:
         self.namespace = namespace
-        self._files: dict[Path, tuple[Stamp | None, Batch, ConfigError | None]] = {}
+        self.by_document = by_document
+        """Keep per-document hashes of YAML streams (8 bytes per Service) to reparse them in part."""
+        self._files: dict[Path, _Entry] = {}
         self.parsed: tuple[Path, ...] = ()
         """The files the last load parsed (the others came from the cache)."""
 
     def load(self, paths: Iterable[str | Path]) -> ParseResult:
         batches: list[Batch] = []
         file_errors: list[ConfigError] = []
-        kept: dict[Path, tuple[Stamp | None, Batch, ConfigError | None]] = {}
+        kept: dict[Path, _Entry] = {}
         parsed: list[Path] = []
         for item in files_of(paths):
             if isinstance(item, ConfigError):
@@ -55,15 +70,54 @@ class FileCache:
             # Stat before reading: a write racing the read changes the stamp, so the next load reads again.
             stamp = _stamp(item)
             entry = kept.get(item) or self._files.get(item)
-            if entry is None or stamp is None or entry[0] != stamp:
-                entry = (stamp, *parse_file(item, self.namespace))
+            if entry is None or stamp is None or entry.stamp != stamp:
+                last = entry
+                entry = self._parse(item, stamp, last)
+                if last is not None:
+                    _keep_identity(entry.batch, last.batch)
                 parsed.append(item)
             kept[item] = entry
-            batches.append(entry[1])
-            if entry[2] is not None:
-                file_errors.append(entry[2])
+            batches.append(entry.batch)
+            if entry.error is not None:
+                file_errors.append(entry.error)
         self._files, self.parsed = kept, tuple(parsed)
         outcome = build(Parsed.of(self.namespace, batches))
         if not file_errors:
             return ParseResult(outcome.config, outcome.world, outcome.errors, outcome.warnings)
         return ParseResult(None, outcome.world, (*file_errors, *outcome.errors), outcome.warnings)
+
+    def _parse(self, path: Path, stamp: Stamp | None, last: _Entry | None) -> _Entry:
+        if not self.by_document or path.suffix not in (".yaml", ".yml"):
+            return _Entry(stamp, *parse_file(path, self.namespace))
+        if last is not None and last.hashes is not None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None  # parse_file reports it
+            again = yaml_split.reparse(path, text, self.namespace, last.batch, last.hashes) if text else None
+            if again is not None:
+                return _Entry(stamp, again[0], None, again[1])
+        batch, error = parse_file(path, self.namespace)
+        if error is not None:
+            return _Entry(stamp, batch, error)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return _Entry(None, batch, None)
+        # The hashes must describe the text that was parsed: if the file changed meanwhile, keep none
+        # and forget the stamp (the next load parses it again).
+        if _stamp(path) != stamp:
+            return _Entry(None, batch, None)
+        return _Entry(stamp, batch, None, yaml_split.hashes(batch, text))
+
+
+def _keep_identity(batch: Batch, last: Batch) -> None:
+    """Put last time's Service objects back where the new parse built equal ones: the reconciler
+    skips a Service that `is` the one it saw, so a one-Service edit in a file reparsed whole still
+    costs one Service downstream."""
+    before = dict(zip(last.keys, last.services, strict=True))
+    services = batch.services
+    for index, key in enumerate(batch.keys):
+        old = before.get(key)
+        if old is not None and old is not services[index] and old == services[index]:
+            services[index] = old

@@ -127,10 +127,10 @@ class Batch(Objects):
     """What one file (or one set of documents) parses into, before the cross-object rules.
 
     Services, the bulk, are kept lean: the Service objects and their `namespace/name` keys in order
-    and, per Service, its document number and List item packed into one integer; their sources are
-    only spelt out for an error.
-    `numbered` set: document n came from `f"{numbered}#{n + 1}"` (a file); otherwise `sources` keeps
-    each document's source."""
+    and, per Service, one integer packing its document number, its List item and whether it was a
+    whole document read by the fast path (nothing else in it, no problem); sources are only spelt
+    out for an error. `numbered` set: document n came from `f"{numbered}#{n + 1}"` (a file);
+    otherwise `sources` keeps each document's source. `documents` counts the documents added."""
 
     namespace: str = DEFAULT_NAMESPACE
     numbered: str | None = None
@@ -139,19 +139,41 @@ class Batch(Objects):
     keys: list[str] = field(default_factory=list)
     places: array[int] = field(default_factory=lambda: array("q"))
     sources: list[str] = field(default_factory=list)
+    documents: int = 0
 
     def problems(self, kind: str, name: str, source: str) -> Problems:
         return Problems(self.errors, kind, name, source)
 
-    def add_service(self, service: Service, key: str, number: int, item: int) -> None:
+    def add_document(self, doc: Document) -> None:
+        """Parse one document (a `kind: List` item by item) into this batch."""
+        number = self.documents
+        self.documents += 1
+        if self.numbered is None:
+            self.sources.append(doc.source)
+        items = _list_items(doc.body)
+        if items is None:
+            if doc.body is not None:  # None: an empty YAML document (`---` at the end of a file)
+                _parse_one(self, doc.source, -1, doc.body, number)
+            return
+        for i, item in enumerate(items):
+            if item is not None:
+                _parse_one(self, doc.source, i, item, number)
+
+    def add_service(self, service: Service, key: str, number: int, item: int, whole: bool = False) -> None:
+        """`whole`: the document held this Service alone, read by the fast path."""
         self.services.append(service)
         self.keys.append(key)
-        self.places.append(number << 32 | (item + 1))
+        self.places.append(number << 32 | (item + 1) << 1 | whole)
+
+    def whole_document(self, index: int) -> int | None:
+        """The document number of `services[index]` if it was a whole document alone (see above)."""
+        place = self.places[index]
+        return place >> 32 if place & 1 else None
 
     def service_source(self, index: int) -> str:
         """Where `services[index]` came from, as its errors would say."""
         place = self.places[index]
-        number, item = place >> 32, (place & 0xFFFF_FFFF) - 1
+        number, item = place >> 32, ((place & 0xFFFF_FFFF) >> 1) - 1
         source = f"{self.numbered}#{number + 1}" if self.numbered is not None else self.sources[number]
         return source if item < 0 else _item_source(source, item)
 
@@ -197,17 +219,8 @@ def parse_batch(
 ) -> Batch:
     """Parse documents one at a time (each is dropped before the next is read)."""
     batch = Batch(namespace=namespace, numbered=numbered)
-    for number, doc in enumerate(docs):
-        if numbered is None:
-            batch.sources.append(doc.source)
-        items = _list_items(doc.body)
-        if items is None:
-            if doc.body is not None:  # None: an empty YAML document (`---` at the end of a file)
-                _parse_one(batch, doc.source, -1, doc.body, number)
-            continue
-        for i, item in enumerate(items):
-            if item is not None:
-                _parse_one(batch, doc.source, i, item, number)
+    for doc in docs:
+        batch.add_document(doc)
     return batch
 
 
@@ -219,7 +232,7 @@ def _parse_one(batch: Batch, source: str, item: int, body: object, number: int) 
     if type(body) is dict and body.get("kind") == "Service" and body.get("apiVersion") == "v1":
         service = quick_service(body)
         if service is not None:
-            batch.add_service(service, service.key, number, item)
+            batch.add_service(service, service.key, number, item, item < 0)
             return
     if item >= 0:
         source = _item_source(source, item)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lbd.config import FileCache, load_paths
+from lbd.config import FileCache, load_paths, yaml_split
 
 POOL = {
     "apiVersion": "metallb.io/v1beta1",
@@ -105,3 +105,59 @@ def test_a_list_item_error_names_its_item_after_a_reload(tmp_path: Path) -> None
         errors = cache.load([tmp_path]).errors
         assert [(e.name, e.source) for e in errors] == [("default/a", f"{listed}#1 items[2]")]
         assert f"({listed}#1 items[1])" in errors[0].message
+
+
+def yaml_text(*docs: object, head: str = "") -> str:
+    return head + "".join("---\n" + json.dumps(d) + "\n" for d in docs)
+
+
+def test_a_yaml_stream_reload_parses_the_changed_documents_only(tmp_path: Path, monkeypatch: Any) -> None:
+    path = tmp_path / "all.yaml"
+    docs: list[object] = [POOL, *(service(f"s{i}", f"192.0.2.{i}") for i in range(8))]
+    write_text(path, yaml_text(*docs, head="# generated\n"))
+    cache = FileCache()
+    first = cache.load([tmp_path])
+    assert first.errors == ()
+
+    parsed_alone: list[str] = []
+    real = yaml_split._bodies
+    monkeypatch.setattr(yaml_split, "_bodies", lambda doc: parsed_alone.append(doc) or real(doc))
+    docs[3] = service("s2", "192.0.2.99")
+    write_text(path, yaml_text(*docs, head="# generated\n"))
+    second = cache.load([tmp_path])
+    # The pool is not a Service document: it is always parsed again; so is the edited one.
+    assert len(parsed_alone) == 2 and "192.0.2.99" in parsed_alone[1]
+    assert second == load_paths([tmp_path])
+    changed = {k for k, v in second.world.services.items() if first.world.services.get(k) is not v}
+    assert changed == {"default/s2"}
+
+
+def test_yaml_stream_edits_give_what_a_fresh_load_gives(tmp_path: Path) -> None:
+    path = tmp_path / "all.yaml"
+    base: list[object] = [POOL, *(service(f"s{i}", f"192.0.2.{i}") for i in range(6))]
+    edits = [
+        yaml_text(*base),
+        yaml_text(*base[:3], service("new", "192.0.2.14"), *base[3:]),  # inserted: numbers shift
+        yaml_text(*base[:2], {"kind": "Service", "apiVersion": "v1", "metadata": {}}, *base[2:]),
+        yaml_text(*base, base[1]),  # a repeated document: a duplicate name
+        yaml_text(*base[:4]) + "---\nkind: [broken\n",  # a YAML error: its line counts from the top
+        yaml_text(*base[:4]),
+        "%YAML 1.1\n" + yaml_text(*base),  # a directive: parsed whole
+        yaml_text(*base[:3]) + "...\n" + yaml_text(*base[3:]),  # an end marker: parsed whole
+        "# only a comment\n" + yaml_text(*base[1:]) + "---\n",
+        json.dumps(POOL) + "\n" + yaml_text(*base[1:]),  # a first document without a marker
+        yaml_text(*base[:2]) + "---\nbody: &a {x: 1}\nother: *a\n" + yaml_text(*base[2:]),
+        yaml_text(*reversed(base)),
+    ]
+    cache = FileCache()
+    for text in edits:
+        write_text(path, text)
+        result = cache.load([tmp_path])
+        assert cache.parsed == (path,)
+        assert result == load_paths([tmp_path]), text
+
+
+def write_text(path: Path, text: str) -> None:
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text)
+    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
