@@ -187,7 +187,7 @@ def _annotations(annotations: Mapping[str, str]) -> tuple[str | None, str | None
         if slot is not None:
             if found is None:
                 found = [None] * 6
-            found[slot] = annotations[name]
+            found[slot] = annotations.get(name)
     if found is None:
         return _NONE_FOUND
     return (
@@ -248,10 +248,14 @@ class RequestBuilder:
             ports = shared_ports
             # Keeping `given` alive keeps its id from being reused while this builder lives.
             self._ports_of[id(given)] = (given, ports)
-        backend = "" if service.external_traffic_policy != "Local" else backend_key(service)
-        sharing = self._sharing.get((shared or "", backend))
-        if sharing is None:
-            sharing = self._sharing[shared or "", backend] = SharingKey(shared or "", backend)
+        if not shared and service.external_traffic_policy != "Local":
+            sharing = NO_SHARING
+        else:
+            backend = backend_key(service)
+            known_sharing = self._sharing.get((shared or "", backend))
+            if known_sharing is None:
+                known_sharing = self._sharing[shared or "", backend] = SharingKey(shared or "", backend)
+            sharing = known_sharing
         if current is not None:
             current = tuple(current)
         elif service.ingress:
