@@ -9,6 +9,7 @@ does work proportional to the change.
 
 from __future__ import annotations
 
+import gc
 import os
 from array import array
 from collections.abc import Iterable
@@ -59,6 +60,17 @@ class FileCache:
         """The files the last load parsed (the others came from the cache)."""
 
     def load(self, paths: Iterable[str | Path]) -> ParseResult:
+        # Parsing allocates millions of containers and makes no reference cycles: the cyclic
+        # collector's passes over the growing heap would cost a sixth of the load, for nothing.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._load(paths)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _load(self, paths: Iterable[str | Path]) -> ParseResult:
         batches: list[Batch] = []
         file_errors: list[ConfigError] = []
         kept: dict[Path, _Entry] = {}

@@ -15,7 +15,7 @@ from typing import Any
 from lbd.config.duration import DurationError, parse_duration
 from lbd.config.errors import Problems
 
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def join(path: str, key: str | int) -> str:
@@ -44,7 +44,7 @@ def dns_subdomain_problem(name: str) -> str | None:
     """Kubernetes object-name rule (RFC 1123 subdomain), or None when `name` is valid."""
     if len(name) > 253:
         return "must be at most 253 characters"
-    if not _DNS_SUBDOMAIN.fullmatch(name):
+    if not DNS_SUBDOMAIN.fullmatch(name):
         return (
             "must be a lowercase RFC 1123 subdomain: a-z, 0-9, '-' and '.', starting and ending alphanumeric"
         )

@@ -25,6 +25,7 @@ SUFFIXES = (".yaml", ".yml", ".json")
 _LOADER = yaml_events.LOADER
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")  # JSON whitespace (RFC 8259 §2)
+_WHITE = frozenset(" \t\n\r")
 
 
 def _space(text: str, pos: int) -> int:
@@ -155,9 +156,12 @@ def _items(text: str, pos: int) -> Generator[object, None, int]:
     while True:
         value, pos = scan(text, pos)
         yield value
-        pos = space(text, pos)
+        if text[pos] in _WHITE:  # (compact JSON has none: skip the regex)
+            pos = space(text, pos)
         if text[pos] == "]":
             return pos + 1
         if text[pos] != ",":
             raise _NotStreamable
-        pos = space(text, pos + 1)
+        pos += 1
+        if text[pos] in _WHITE:
+            pos = space(text, pos)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from lbd.config import shared
-from lbd.config.fields import dns_subdomain_problem
+from lbd.config.fields import DNS_SUBDOMAIN as _NAME
 from lbd.config.frozen import EMPTY, FrozenMap
 from lbd.config.model import LoadBalancerIngress, Service, ServicePort
 from lbd.config.parse_selectors import label_key_problem, label_value_problem
@@ -117,24 +117,6 @@ def _families(value: object) -> tuple[str, ...] | None:
     return _FAMILIES.get(key) or _FAMILIES.put(key, key)
 
 
-def _choice(spec: dict[str, Any], key: str, allowed: dict[str, str], default: str | None) -> str | None:
-    """The shared allowed value, `default` when unset, or "" when the general path must judge it."""
-    value = spec.get(key)
-    if value is None:
-        return default
-    if type(value) is not str:
-        return ""
-    return allowed.get(value, "")
-
-
-def _optional_line(spec: dict[str, Any], key: str) -> tuple[bool, str | None]:
-    """`Fields.string(key, allow_empty=False)` without problems: (True, the value or None); or False."""
-    value = spec.get(key)
-    if value is None or value == "":
-        return True, None
-    return (True, value) if _line(value) else (False, None)
-
-
 def _ingress(status: object) -> tuple[LoadBalancerIngress, ...] | None:
     if status is None:
         return ()
@@ -167,8 +149,8 @@ def quick_service(body: dict[str, Any]) -> Service | None:
     if type(meta) is not dict:
         return None
     name = meta.get("name")
-    if not _line(name) or not name or dns_subdomain_problem(name):
-        return None
+    if type(name) is not str or not _NAME.fullmatch(name) or len(name) > 253:
+        return None  # (a name matching the pattern has no line break)
     namespace = meta.get("namespace")
     if namespace is None or namespace == "":
         namespace = "default"
@@ -183,24 +165,13 @@ def quick_service(body: dict[str, Any]) -> Service | None:
         spec = {}
     elif type(spec) is not dict:
         return None
-    ports = _ports(spec.get("ports"))
-    families = _families(spec.get("ipFamilies"))
     ingress = _ingress(body.get("status"))
-    if ports is None or families is None or ingress is None:
+    if ingress is None:
         return None
-    service_type = _choice(spec, "type", SERVICE_TYPES, "ClusterIP")
-    policy = _choice(spec, "ipFamilyPolicy", IP_FAMILY_POLICIES, None)
-    traffic = _choice(spec, "externalTrafficPolicy", TRAFFIC_POLICIES, "Cluster")
-    if not service_type or policy == "" or not traffic:
+    fields = _spec(spec)
+    if fields is None:
         return None
-    ip_ok, lb_ip = _optional_line(spec, "loadBalancerIP")
-    class_ok, lb_class = _optional_line(spec, "loadBalancerClass")
-    if not ip_ok or not class_ok:
-        return None
-    cluster_ips = _cluster_ips(spec)
-    selector = spec.get("selector")
-    if cluster_ips is None or (selector is not None and not _strings(selector)):
-        return None
+    service_type, lb_ip, lb_class, families, policy, traffic, cluster_ips, ports, selector = fields
     return Service(
         name,
         shared.word(namespace),
@@ -212,17 +183,78 @@ def quick_service(body: dict[str, Any]) -> Service | None:
         external_traffic_policy=traffic,
         cluster_ips=cluster_ips,
         ports=ports,
-        selector=shared.string_map(selector) if selector else EMPTY,
+        selector=selector,
         labels=labels,
         annotations=FrozenMap(annotations) if annotations else EMPTY,
         ingress=ingress,
     )
 
 
-def _cluster_ips(spec: dict[str, Any]) -> tuple[str, ...] | None:
+_Spec = tuple[
+    str,
+    str | None,
+    str | None,
+    tuple[str, ...],
+    str | None,
+    str,
+    tuple[str, ...],
+    tuple[ServicePort, ...],
+    FrozenMap[str, str],
+]
+
+
+def _spec(spec: dict[str, Any]) -> _Spec | None:
+    """The spec fields lbd reads, walking the keys present (a few) rather than asking for each field;
+    keys lbd does not read are ignored, as the general path ignores them."""
+    service_type, traffic = "ClusterIP", "Cluster"
+    lb_ip = lb_class = policy = None
+    families: tuple[str, ...] | None = ()
+    ports: tuple[ServicePort, ...] | None = ()
+    selector: FrozenMap[str, str] = EMPTY
+    listed: object = None
+    single: object = None
+    for key, value in spec.items():
+        if value is None:
+            continue
+        if key == "ports":
+            ports = _ports(value)
+        elif key == "type":
+            if type(value) is not str or (value := SERVICE_TYPES.get(value)) is None:
+                return None
+            service_type = value
+        elif key == "selector":
+            if not _strings(value):
+                return None
+            selector = shared.string_map(value) if value else EMPTY
+        elif key == "clusterIP":
+            single = value
+        elif key == "clusterIPs":
+            listed = value
+        elif key == "ipFamilies":
+            families = _families(value)
+        elif key == "ipFamilyPolicy":
+            if type(value) is not str or (policy := IP_FAMILY_POLICIES.get(value)) is None:
+                return None
+        elif key == "externalTrafficPolicy":
+            if type(value) is not str or (value := TRAFFIC_POLICIES.get(value)) is None:
+                return None
+            traffic = value
+        elif key == "loadBalancerIP":
+            if value != "" and not _line(value):
+                return None
+            lb_ip = value or None
+        elif key == "loadBalancerClass":
+            if value != "" and not _line(value):
+                return None
+            lb_class = value or None
+    cluster_ips = _cluster_ips(listed, single)
+    if ports is None or families is None or cluster_ips is None:
+        return None
+    return service_type, lb_ip, lb_class, families, policy, traffic, cluster_ips, ports, selector
+
+
+def _cluster_ips(listed: object, single: object) -> tuple[str, ...] | None:
     """`clusterIPs`, or `clusterIP` when that list is empty, as the general path reads them."""
-    listed = spec.get("clusterIPs")
-    single = spec.get("clusterIP")
     if single is not None and not _line(single):
         return None
     if listed is None:
@@ -231,4 +263,4 @@ def _cluster_ips(spec: dict[str, Any]) -> tuple[str, ...] | None:
         return None
     if listed:
         return tuple(listed)
-    return (single,) if single else ()
+    return (single,) if single else ()  # type: ignore[return-value]
