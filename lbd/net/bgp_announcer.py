@@ -107,6 +107,8 @@ class BgpAnnouncer:
         self._status: dict[str, PeerStatus] = {}
         self._problems: dict[str, list[str]] = {}
         self._started = False
+        # The NodeConfig spec.bgp the listener and marker were set up from (changes need a restart).
+        self._node_bgp: NodeBgp | None = None
         self._gr_up: dict[str, float] = {}
         self._marker_task: asyncio.Task[None] | None = None
         metrics.add_provider(self._samples)
@@ -125,10 +127,19 @@ class BgpAnnouncer:
         if settings and not self._started:
             # Listen on the BGP port only once there is a peer: a node without BGP binds nothing.
             self._started = True
-            node = config.node_config(self._node)
-            self._prepare(node.bgp if node is not None else NodeBgp())
+            self._node_bgp = self._node_settings(config)
+            self._prepare(self._node_bgp)
             await self._speaker.start()
             self._marker_task = asyncio.get_running_loop().create_task(self._refresh_marker())
+        elif self._node_bgp is not None:
+            wanted = self._node_settings(config)
+            if wanted != self._node_bgp:
+                # ttlSecurity reaches the sessions through peer_settings; the rest was used at start.
+                fixed = ("listen", "listen_port", "listen_addresses", "graceful_restart_state_dir")
+                changed = [f for f in fixed if getattr(wanted, f) != getattr(self._node_bgp, f)]
+                if changed:
+                    log.warning("bgpNodeConfigNeedsRestart", fields=changed)
+                self._node_bgp = wanted
         self._report(problems)
         for name in [n for n in self._status if n not in settings]:
             # Metrics come from a provider over the live drivers: a removed peer's series just end.
@@ -150,6 +161,10 @@ class BgpAnnouncer:
                 announce, withdraw = status.given.update(peer.routes)
                 if announce or withdraw:
                     driver.change_routes(announce, withdraw)
+
+    def _node_settings(self, config: Config) -> NodeBgp:
+        node = config.node_config(self._node)
+        return node.bgp if node is not None else NodeBgp()
 
     def _prepare(self, bgp: NodeBgp) -> None:
         """Listener and restart marker from the NodeConfig, unless the constructor set them."""

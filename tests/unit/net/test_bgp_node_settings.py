@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from structlog.testing import capture_logs
 
 from lbd.config import ParseResult, parse_objects
 from lbd.config.model import NodeBgp
@@ -106,6 +107,15 @@ async def test_announcer_listens_and_keeps_its_marker_where_the_node_config_says
         listener = announcer.speaker._listener
         assert listener is not None and listener.bound == ["127.0.0.1"]
         assert announcer._marker is not None and announcer._marker.path.parent == state
+        # A later change of the listener is only reported: it takes effect when lbd restarts.
+        assert core.offer(parse(node_doc(text.replace("listenPort: 1", "listenPort: 2")))) == ()
+        changed = core.compute({})
+        assert changed is not None and core.config is not None
+        with capture_logs() as logs:
+            await announcer.apply(core.config, changed)
+        warnings = [e for e in logs if e["event"] == "bgpNodeConfigNeedsRestart"]
+        assert [e["fields"] for e in warnings] == [["listen_port"]]
+        assert listener.bound == ["127.0.0.1"]
     finally:
         await announcer.close()
     # listen: false -> dial only, no listener at all.
