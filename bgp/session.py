@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
-from itertools import chain
 
 from bgp.attributes import Handling
 from bgp.codec import CodecContext, Inbound, MessageReader, UpdateResult, encode
@@ -116,8 +115,9 @@ class Session:
         self._stop_message = ""
         self._reported = State.IDLE
         self._rib = AdjRibOut()
-        # UPDATEs committed to the established connection but not yet produced (see data_to_send).
-        self._burst: Iterator[bytes] | None = None
+        # UPDATEs committed to the established connection but not yet produced (see data_to_send), in
+        # the order they were queued.
+        self._burst: deque[Iterator[bytes]] = deque()
         # A `_drain` generator is in the burst: it takes whatever becomes pending before it ends.
         self._draining = False
         self._established: _Conn | None = None
@@ -148,7 +148,7 @@ class Session:
     @property
     def more_to_send(self) -> bool:
         """A burst of UPDATEs is being produced: call `data_to_send` again (after yielding to the loop)."""
-        return self._burst is not None
+        return bool(self._burst)
 
     def backoff(self) -> float:
         """The current retry delay: connect_retry doubled per consecutive failure, capped."""
@@ -257,7 +257,7 @@ class Session:
     def data_to_send(self) -> list[tuple[int, bytes]]:
         """Bytes to send, in order. A large table goes out in bursts of about BURST_OCTETS per call;
         `more_to_send` says whether another call has more."""
-        if self._burst is not None:
+        if self._burst:
             self._produce()
         out, self._out = self._out, []
         return out
@@ -399,7 +399,7 @@ class Session:
         if conn is self._established:
             self._established = None
             self._policy = None
-            self._burst = None  # the rest of a burst dies with its connection
+            self._burst.clear()  # the rest of a burst dies with its connection
             self._draining = False
             self._rib.session_down()
             gr = conn.negotiated.peer_graceful_restart if conn.negotiated else None
@@ -439,22 +439,23 @@ class Session:
         """UPDATEs for the established connection, produced lazily by `data_to_send` after everything
         queued before them. RFC 4271 §8.2.2: sending an UPDATE restarts the KeepaliveTimer (here when
         they are queued: a burst takes a fraction of a second, a keepalive interval at least one)."""
-        self._burst = updates if self._burst is None else chain(self._burst, updates)
+        self._burst.append(updates)
         if conn.keepalive_time:
             conn.keepalive_deadline = now + conn.keepalive_time
 
     def _produce(self) -> None:
         conn, burst = self._established, self._burst
-        assert conn is not None and burst is not None  # a burst exists only while Established
+        assert conn is not None  # a burst exists only while Established
         out, budget, produced = self._out, BURST_OCTETS, 0
-        for data in burst:
-            out.append((conn.conn_id, data))
-            produced += 1
-            budget -= len(data)
-            if budget <= 0:
-                break
-        else:
-            self._burst = None
+        while burst and budget > 0:
+            for data in burst[0]:
+                out.append((conn.conn_id, data))
+                produced += 1
+                budget -= len(data)
+                if budget <= 0:
+                    break
+            else:
+                burst.popleft()
         self._counts["updates_sent"] += produced
 
     def _notify(self, conn: _Conn, notification: Notification, reason: str) -> None:
