@@ -8,6 +8,7 @@ from lbd.allocator.requests import (
     Assignment,
     Event,
     EventType,
+    HeldAddresses,
     Reason,
     State,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Assignment",
     "Event",
     "EventType",
+    "HeldAddresses",
     "Reason",
     "State",
     "allocate",

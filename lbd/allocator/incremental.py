@@ -35,6 +35,7 @@ from lbd.allocator.requests import (
     Assignment,
     Family,
     FamilyPolicy,
+    HeldAddresses,
     Reason,
     ServiceRequest,
     State,
@@ -159,19 +160,31 @@ class IncrementalAllocator:
             if len(old) != len(services) - added:
                 changed.update(k for k in old if k not in services and self._holds(k))
         held_other = self._held_other
+        # Remembered addresses in verdict form compare without building any address.
+        packed_of = remembered.packed if isinstance(remembered, HeldAddresses) else None
         for verdict, flag in zip(self._result, self._flags, strict=True):
             key = verdict.key
             if flag & _UNSETTLED:
                 changed.add(key)
                 continue
-            held = remembered.get(key)
             code = flag & _HELD
-            if held is None:
-                if code != _HELD_NONE:
-                    changed.add(key)
-            elif code == _HELD_NONE or not (
-                verdict.holds(held) if code == _HELD_SAME else tuple(held) == held_other[key]
-            ):
+            if packed_of is not None:
+                packed = packed_of(key)
+                if packed is None:
+                    same = code == _HELD_NONE
+                elif code == _HELD_SAME:
+                    same = verdict.holds_packed(packed)
+                else:
+                    same = code == _HELD_OTHER and remembered[key] == held_other[key]
+            else:
+                held = remembered.get(key)
+                if held is None:
+                    same = code == _HELD_NONE
+                elif code == _HELD_SAME:
+                    same = verdict.holds(held)
+                else:
+                    same = code == _HELD_OTHER and tuple(held) == held_other[key]
+            if not same:
                 changed.add(key)
         return changed
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
@@ -278,6 +278,10 @@ class Assignment:
             return (ipaddress.IPv4Address(packed),)
         return packed
 
+    def holds_packed(self, packed: _Packed | None) -> bool:
+        """`holds`, given what `HeldAddresses.packed` returned."""
+        return packed is not None and (packed is self._packed or packed == self._packed)
+
     def holds(self, addresses: Sequence[IPAddress]) -> bool:
         """`tuple(addresses) == self.addresses`, without building the addresses."""
         packed = self._packed
@@ -339,6 +343,54 @@ class Assignment:
 _SET_KEY = Assignment.__dict__["key"].__set__
 _SET_PACKED = Assignment.__dict__["_packed"].__set__
 _SET_TAIL = Assignment.__dict__["_tail"].__set__
+
+
+class HeldAddresses(MutableMapping[str, tuple[IPAddress, ...]]):
+    """Addresses remembered per service, `namespace/name` -> addresses: what a caller feeds back as
+    `previous`. Stored like verdicts: one IPv4 address as its int, which is the very int object the
+    verdict holds when the addresses came from one (`IPv4Address(n)` keeps `n`). A plain dict of
+    100,000 such tuples costs another 10 MiB of tuples and address objects the verdicts no longer
+    carry; this costs only the dictionary. The incremental allocator compares it with its verdicts
+    without building addresses."""
+
+    __slots__ = ("_packed",)
+
+    def __init__(self, items: Mapping[str, Sequence[IPAddress]] | None = None) -> None:
+        self._packed: dict[str, _Packed] = {}
+        if items:
+            for key, addresses in items.items():
+                self[key] = addresses
+
+    def packed(self, key: str) -> _Packed | None:
+        """The stored form of `key`'s addresses (as `Assignment` stores them), None when absent."""
+        return self._packed.get(key)
+
+    def __getitem__(self, key: str) -> tuple[IPAddress, ...]:
+        packed = self._packed[key]
+        if isinstance(packed, int):
+            return (ipaddress.IPv4Address(packed),)
+        return packed
+
+    def __setitem__(self, key: str, addresses: Sequence[IPAddress]) -> None:
+        self._packed[key] = _pack(tuple(addresses))
+
+    def __delitem__(self, key: str) -> None:
+        del self._packed[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._packed
+
+    def clear(self) -> None:
+        self._packed.clear()
+
+    def __repr__(self) -> str:
+        return f"HeldAddresses({dict(self.items())!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbd.allocator import allocate
+from lbd.allocator import HeldAddresses, allocate
+from lbd.allocator.addresses import IPAddress
 from lbd.allocator.incremental import IncrementalAllocator
 from lbd.allocator.requests import State
 from lbd.config.frozen import FrozenMap
@@ -77,14 +79,19 @@ def histories(draw: st.DrawFn) -> list[dict[str, Service]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(histories(), st.booleans())
-def test_every_step_equals_a_whole_pass(history: list[dict[str, Service]], remember: bool) -> None:
+@given(histories(), st.booleans(), st.booleans())
+def test_every_step_equals_a_whole_pass(
+    history: list[dict[str, Service]], remember: bool, compact: bool
+) -> None:
     """`remember`: the caller feeds back the last addresses as the daemon does; otherwise nothing
-    (a controller whose status writes have not landed yet)."""
+    (a controller whose status writes have not landed yet). `compact`: it keeps them in a
+    HeldAddresses rather than a dict."""
     incremental = IncrementalAllocator()
     previous: dict[str, tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]] = {}
     for world in history:
-        given_previous = previous if remember else None
+        given_previous: Mapping[str, Sequence[IPAddress]] | None = None
+        if remember:
+            given_previous = HeldAddresses(previous) if compact else previous
         expected = allocate(POOLS, world.values(), previous=given_previous)
         got = incremental.allocate(POOLS, world, previous=given_previous)
         assert got == expected
