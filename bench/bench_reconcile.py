@@ -6,7 +6,12 @@ one BGPAdvertisement, one BGPPeer, standalone mode as `lbd run`), allocates once
 tracemalloc the bytes the result and the Reconciler's memory keep (retained), the peak, and the top
 allocation sites. Then RouteDiff.full over the routes (what the announcer keeps per session).
 
-    .venv/bin/python bench/bench_reconcile.py --services 100000 [--repeat 3] [--top 12]
+Then the incremental path at --settled services (default 10,000; bench_allocator's world: 3 nodes, L2
+and BGP /24 to 2 peers, a slice per service): `Reconciler.desired_state` for one Service (with its
+slice) added then removed, the allocation done outside the timing; and `RouteDiff.update` over that
+many host routes given the same tuple, an equal new list, and a list with one route less.
+
+    .venv/bin/python bench/bench_reconcile.py --services 100000 [--repeat 3] [--top 12] [--settled 10000]
 
 A benchmark prints figures; nothing here asserts.
 """
@@ -14,6 +19,7 @@ A benchmark prints figures; nothing here asserts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import ipaddress
 import shlex
@@ -24,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_allocator import reconcile_snapshot
 from lbd.allocator.incremental import IncrementalAllocator
 from lbd.allocator.requests import AllocationResult
 from lbd.config.frozen import FrozenMap
@@ -32,6 +39,8 @@ from lbd.config.model import (
     BGPAdvertisement,
     BGPPeer,
     Config,
+    Endpoint,
+    EndpointSlice,
     IPAddressPool,
     Service,
     ServicePort,
@@ -80,9 +89,9 @@ def snapshot(count: int) -> Snapshot:
     )
 
 
-def allocate(snap: Snapshot) -> AllocationResult:
+def allocate(snap: Snapshot, allocator: IncrementalAllocator | None = None) -> AllocationResult:
     config, world = snap.config, snap.world
-    return IncrementalAllocator().allocate(
+    return (allocator or IncrementalAllocator()).allocate(
         tuple(config.pools[n] for n in sorted(config.pools)),
         world.services,
         namespaces=world.namespaces.values(),
@@ -98,6 +107,7 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--settled", type=int, default=10_000)
     args = parser.parse_args()
     print("$", shlex.join([".venv/bin/python", *sys.argv]))
     snap = snapshot(args.services)
@@ -114,9 +124,8 @@ def main() -> int:
         del reconciler, desired
         gc.collect()
     n = args.services
-    print(
-        f"desired_state   {n} services   best of {args.repeat}: {best:.3f} s  ({best / n * 1e6:.2f} us/service)"
-    )
+    per = best / n * 1e6
+    print(f"desired_state   {n} services   best of {args.repeat}: {best:.3f} s  ({per:.2f} us/service)")
 
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
@@ -148,7 +157,70 @@ def main() -> int:
     print(f"RouteDiff.full  {kept / mib:7.1f} MiB ({kept / n:.0f} B/service), {took:.3f} s under tracemalloc")
     tracemalloc.stop()
     del diff, reconciler, desired
+    gc.unfreeze()
+    time_changes(args.settled)
     return 0
+
+
+def percentiles(samples: list[float]) -> str:
+    samples = sorted(samples)
+    p50, p90 = samples[len(samples) // 2], samples[int(len(samples) * 0.9)]
+    return f"min {samples[0] * 1e3:.2f} ms  p50 {p50 * 1e3:.2f} ms  p90 {p90 * 1e3:.2f} ms"
+
+
+def time_changes(count: int, changes: int = 100) -> None:
+    snap = reconcile_snapshot(count)
+    allocator, reconciler = IncrementalAllocator(), Reconciler()
+    state = reconciler.desired_state(snap, allocate(snap, allocator))
+    base = dataclasses.replace(snap, previous={v.key: v.addresses for v in state.allocations.services})
+    reconciler.desired_state(base, allocate(base, allocator))
+    gc.collect()
+    gc.freeze()
+    services, slices = dict(base.world.services), dict(base.world.endpoint_slices)
+    samples = []
+    for i in range(changes):
+        svc = Service(f"new{i}", "ns", type="LoadBalancer", ports=(ServicePort(80),))
+        piece = EndpointSlice(
+            f"new{i}-1", "ns", f"new{i}", endpoints=(Endpoint(("203.0.113.1",), node_name="n1"),)
+        )
+        services[svc.key], slices[f"ns/new{i}-1"] = svc, piece
+        world = dataclasses.replace(
+            base.world, services=FrozenMap(services), endpoint_slices=FrozenMap(slices)
+        )
+        added = dataclasses.replace(base, world=world)
+        allocations = allocate(added, allocator)
+        start = time.perf_counter()
+        reconciler.desired_state(added, allocations)
+        samples.append(time.perf_counter() - start)
+        del services[svc.key], slices[f"ns/new{i}-1"]
+        allocations = allocate(base, allocator)
+        start = time.perf_counter()
+        reconciler.desired_state(base, allocations)
+        samples.append(time.perf_counter() - start)
+    print(f"change          {count} services settled, {len(samples)} changes: {percentiles(samples)}")
+
+    # Host routes, one per service (the other world aggregates into a few /24s).
+    hosts = snapshot(count)
+    routes = Reconciler().desired_state(hosts, allocate(hosts)).bgp[0].routes
+    diff = RouteDiff()
+    diff.full(routes)
+    same, equal, fewer = [], [], []
+    for _ in range(20):
+        start = time.perf_counter()
+        diff.update(routes)
+        same.append(time.perf_counter() - start)
+        fresh = list(routes)
+        start = time.perf_counter()
+        diff.update(fresh)
+        equal.append(time.perf_counter() - start)
+        one_less = [*routes[: len(routes) // 2], *routes[len(routes) // 2 + 1 :]]
+        start = time.perf_counter()
+        diff.update(one_less)
+        fewer.append(time.perf_counter() - start)
+        diff.update(routes)
+    print(f"RouteDiff.update {len(routes)} routes, same tuple:  {percentiles(same)}")
+    print(f"RouteDiff.update {len(routes)} routes, equal list:  {percentiles(equal)}")
+    print(f"RouteDiff.update {len(routes)} routes, one less:    {percentiles(fewer)}")
 
 
 if __name__ == "__main__":
