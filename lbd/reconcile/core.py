@@ -125,10 +125,13 @@ def decide(
     table: bgp.RouteTable,
 ) -> tuple[ServiceState, tuple[L2Announcement, ...]]:
     """L2 and BGP decisions of one allocated service; its routes go into `table`."""
-    if verdict.state is not State.ALLOCATED or verdict.pool is None:
+    pool = verdict.pool
+    if pool is None or verdict.state is not State.ALLOCATED:
         return ServiceState(verdict, None, None), ()
     snapshot = ctx.snapshot
-    facts = ctx.pool(verdict.pool)
+    facts = ctx.pool(pool)
+    # Read once: the allocator may build the address objects on each read.
+    addresses = verdict.addresses
     implicit = snapshot.standalone and not slices
     local = service.external_traffic_policy == "Local"
     answers: tuple[L2Announcement, ...] = ()
@@ -136,7 +139,7 @@ def decide(
     l2_decision: L2Decision | None = None
     if facts.l2:
         l2_decision = l2.elect(
-            addresses=verdict.addresses,
+            addresses=addresses,
             advertisements=facts.l2,
             slices=slices,
             local_policy=local,
@@ -149,7 +152,7 @@ def decide(
         if l2_decision.reason is None and l2_decision.owner == snapshot.node:
             answers = tuple(
                 L2Announcement(a, verdict.key, l2_decision.interfaces, l2_decision.all_interfaces)
-                for a in verdict.addresses
+                for a in addresses
             )
 
     bgp_decision: BGPDecision | None = None
@@ -162,7 +165,7 @@ def decide(
         if reason is None and not ctx.peers:
             reason = Reason.NO_PEERS
         if reason is None:
-            bgp_decision = table.add(verdict.key, verdict.addresses, verdict.pool, facts.bgp)
+            bgp_decision = table.add(verdict.key, addresses, pool, facts.bgp)
         else:
             bgp_decision = _REFUSED[reason]
     return ServiceState(verdict, l2_decision, bgp_decision), answers
