@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from lbd.allocator.requests import Assignment, State
+from lbd.allocator.requests import Assignment, HeldAddresses, State
 from lbd.config import Config, ConfigError, ConfigStore, NodeConfig, ParseResult, World
 from lbd.config.model import IPAddress
 from lbd.daemon.changes import changed_window
@@ -58,7 +58,7 @@ class DaemonCore:
         self._loaded: Loaded | None = None
         # Addresses of the last allocation: a service keeps its address across reloads (and, seeded
         # from lbd.daemon.state, restarts) while it stays valid; files have no Service status.
-        self._previous: dict[str, tuple[IPAddress, ...]] = dict(previous or {})
+        self._previous = HeldAddresses(previous)
         # The verdicts `_previous` was last brought up to date with.
         self._verdicts: tuple[Assignment, ...] = ()
         # Same result as lbd.reconcile.reconcile, but one Service change costs about its own work.
