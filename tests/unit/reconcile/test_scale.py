@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import ipaddress
 import tracemalloc
@@ -72,3 +73,29 @@ def test_retained_memory_per_service() -> None:
         tracemalloc.stop()
     assert len(desired.bgp[0].routes) == count
     assert retained / count < 210, f"{retained / count:.0f} bytes per service"
+
+
+def test_both_families_and_lengths_in_one_table_equal_reconcile() -> None:
+    # IPv4 host routes and /30s, IPv6 /124s: several (version, length) groups listed in one order.
+    cfg = config(
+        [pool("p", ("192.0.2.0", "192.0.2.63"), ("2001:db8::", "2001:db8::3f"))],
+        bgp=[
+            BGPAdvertisement("host", NS, aggregation_length_v6=124),
+            BGPAdvertisement("agg", NS, aggregation_length=30, aggregation_length_v6=124, peers=("r1",)),
+        ],
+        peers=[peer("r1"), peer("r2")],
+    )
+    v4 = [service(f"a{i}", ip=f"192.0.2.{i}") for i in range(0, 60, 3)]
+    v6 = [
+        dataclasses.replace(service(f"b{i}", ip=f"2001:db8::{i:x}"), ip_families=("IPv6",))
+        for i in range(0, 60, 5)
+    ]
+    steps = [v4 + v6, v4[5:] + v6[:4], v6, v4, v4 + v6]
+    reconciler = Reconciler()
+    for services in steps:
+        snap = Snapshot(config=cfg, world=world(services), node="n1", standalone=True)
+        want = reconcile(snap)
+        assert reconciler.reconcile(snap) == want
+        keys = [r.key for r in want.bgp[0].routes]
+        assert keys == sorted(keys)
+    assert {r.prefix.version for p in want.bgp for r in p.routes} == {4, 6}
