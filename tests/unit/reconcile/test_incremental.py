@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbd.allocator.requests import State
+from lbd.allocator.requests import AllocationResult, State
 from lbd.config.model import BGPAdvertisement, EndpointSlice, L2Advertisement, Node, Service
-from lbd.reconcile import Reason, Snapshot, reconcile
+from lbd.reconcile import Reason, Snapshot, allocate_snapshot, desired_state, reconcile
 from lbd.reconcile.incremental import Reconciler
 from tests.unit.reconcile.helpers import NS, config, node, peer, pool, selector, service, slice_for, world
 
@@ -168,3 +168,16 @@ def test_a_service_with_two_slices_losing_them_one_by_one() -> None:
         assert decision is not None and decision.bgp is not None
         reasons.append(decision.bgp.reason)
     assert reasons == [None, Reason.NO_ENDPOINTS, None, Reason.NO_ENDPOINTS]
+
+
+def test_allocations_out_of_key_order_still_give_what_desired_state_gives() -> None:
+    # AllocationResult promises key order and the Reconciler walks its memory beside it; a result in
+    # another order must still come out right (everything decided afresh).
+    services, slices, nodes = _cluster(5, "n1")
+    snapshot = _snapshot(services, slices, nodes)
+    allocations = allocate_snapshot(snapshot)
+    shuffled = AllocationResult(allocations.services[::-1])
+    reconciler = Reconciler()
+    for result in (allocations, shuffled, shuffled, allocations):
+        assert reconciler.desired_state(snapshot, result) == desired_state(snapshot, result)
+    assert reconciler.recomputed == 5
