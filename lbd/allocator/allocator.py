@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -48,6 +48,7 @@ from lbd.allocator.requests import (
     FamilyPolicy,
     PoolPolicy,
     Reason,
+    RequestedAddress,
     ServiceRequest,
     State,
     VerdictTail,
@@ -91,12 +92,9 @@ class AllocationRun:
             if r.version == 4
         ]
 
-    def _take_ipv4(self, req: ServiceRequest, address: IPAddress) -> _V4Span | None:
-        """`assign(req, (address,))` for an IPv4 address nobody holds, in a pool admitting the service:
-        the range it took it from; None, with nothing touched, in any other case."""
-        if address.__class__ is not ipaddress.IPv4Address:
-            return None
-        value = int(address)
+    def _take_ipv4(self, req: ServiceRequest | RequestedAddress, value: int) -> _V4Span | None:
+        """`assign(req, (IPv4Address(value),))` when nobody holds it and it lies in a pool admitting
+        the service: the range it took it from; None, with nothing touched, in any other case."""
         for span in self._v4_spans:
             # `pool.space.owns(address)`, knowing the range.
             if span[0] <= value <= span[1] and not (
@@ -213,10 +211,15 @@ class AllocationRun:
 
     # -- MetalLB controller steps -----------------------------------------------------------------
 
-    def allocate(self, ordered: Sequence[ServiceRequest]) -> list[Assignment]:
+    def allocate(
+        self,
+        ordered: Sequence[ServiceRequest | RequestedAddress],
+        full: Callable[[RequestedAddress], ServiceRequest] | None = None,
+    ) -> list[Assignment]:
         """Phase 1 (keep) for every request in key order, then the queue; see the module docstring.
-        The verdicts are in the order of `ordered`."""
-        return _allocate_in(self, ordered)
+        The verdicts are in the order of `ordered`. `full` builds the ServiceRequest of a
+        RequestedAddress the fast path cannot serve (required when there are any)."""
+        return _allocate_in(self, ordered, full)
 
     def allocate_queued(self, req: ServiceRequest, events: list[Event]) -> Assignment:
         """Phases 2-4 for one queued request, with the events its failed keep already produced."""
@@ -247,10 +250,17 @@ class AllocationRun:
             or req.desired_error is not None
         ):
             return None
-        span = self._take_ipv4(req, desired[0])
-        if span is None:
+        address = desired[0]
+        if address.__class__ is not ipaddress.IPv4Address:
             return None
-        return Assignment.one_ipv4(req.key, int(desired[0]), span[4])
+        value = int(address)
+        span = self._take_ipv4(req, value)
+        return None if span is None else Assignment.one_ipv4(req.key, value, span[4])
+
+    def take_address(self, entry: RequestedAddress) -> Assignment | None:
+        """`take_requested` for a service in that shape from the start."""
+        span = self._take_ipv4(entry, entry.value)
+        return None if span is None else Assignment.one_ipv4(entry.key, entry.value, span[4])
 
     def keep_requested(self, req: ServiceRequest) -> Assignment | None:
         """`keep` then `kept` for the same case once the service holds its address (every pass after
@@ -265,10 +275,12 @@ class AllocationRun:
             or (desired and desired != current)
         ):
             return None
-        span = self._take_ipv4(req, current[0])
-        if span is None:
+        address = current[0]
+        if address.__class__ is not ipaddress.IPv4Address:
             return None
-        return Assignment.one_ipv4(req.key, int(current[0]), span[5])
+        value = int(address)
+        span = self._take_ipv4(req, value)
+        return None if span is None else Assignment.one_ipv4(req.key, value, span[5])
 
     def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:
         """MetalLB `allocateIPs`."""
@@ -431,11 +443,15 @@ def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceReq
         return AllocationResult(tuple(AllocationRun(pools).allocate(ordered)))
 
 
-def no_pools(ordered: Iterable[ServiceRequest]) -> tuple[Assignment, ...]:
+def no_pools(ordered: Iterable[ServiceRequest | RequestedAddress]) -> tuple[Assignment, ...]:
     return tuple(Assignment(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty") for r in ordered)
 
 
-def _allocate_in(run: AllocationRun, ordered: Sequence[ServiceRequest]) -> list[Assignment]:
+def _allocate_in(
+    run: AllocationRun,
+    ordered: Sequence[ServiceRequest | RequestedAddress],
+    full: Callable[[RequestedAddress], ServiceRequest] | None,
+) -> list[Assignment]:
     verdicts: list[Assignment | None] = [None] * len(ordered)
     # The queue, by phase, as indexes into `ordered`: each phase in key order. Events of failed keeps
     # are kept aside by index (most queued services have none).
@@ -445,6 +461,9 @@ def _allocate_in(run: AllocationRun, ordered: Sequence[ServiceRequest]) -> list[
     pools = run.pools
     keep_requested = run.keep_requested
     for i, req in enumerate(ordered):
+        if isinstance(req, RequestedAddress):
+            queue[0].append(i)  # it holds nothing and requests an address
+            continue
         if req.current:
             # Kept without a family to gain: final now (the book is as `keep` would leave it).
             done = keep_requested(req)
@@ -459,15 +478,28 @@ def _allocate_in(run: AllocationRun, ordered: Sequence[ServiceRequest]) -> list[
                 failed[i] = events
         queue[phase(req, pools)].append(i)
     for i, grant, events in kept:
-        verdicts[i] = run.kept(ordered[i], grant, events)
-    take_requested = run.take_requested
+        verdicts[i] = run.kept(_full(ordered[i], full), grant, events)
+    take_requested, take_address = run.take_requested, run.take_address
     for waiting in queue:
         for i in waiting:
             req = ordered[i]
+            if isinstance(req, RequestedAddress):
+                verdict = take_address(req)
+                verdicts[i] = verdict if verdict is not None else run.allocate_queued(_full(req, full), [])
+                continue
             prior = failed.get(i)
             verdict = take_requested(req) if prior is None else None
             verdicts[i] = verdict if verdict is not None else run.allocate_queued(req, prior or [])
     return verdicts  # type: ignore[return-value]  # every index was filled above
+
+
+def _full(
+    req: ServiceRequest | RequestedAddress, full: Callable[[RequestedAddress], ServiceRequest] | None
+) -> ServiceRequest:
+    if isinstance(req, ServiceRequest):
+        return req
+    assert full is not None, "a RequestedAddress needs `full`"
+    return full(req)
 
 
 def may_gain_family(req: ServiceRequest, held: Sequence[IPAddress]) -> bool:

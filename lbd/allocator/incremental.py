@@ -293,7 +293,7 @@ class IncrementalAllocator:
             k: s for k, s in services.items() if s.type == "LoadBalancer" and s.load_balancer_class == lbc
         }
         builder = RequestBuilder()
-        ordered = [builder.request(k, ours[k], remembered.get(k)) for k in sorted(ours)]
+        ordered = [builder.entry(k, ours[k], remembered.get(k)) for k in sorted(ours)]
         del ours
         policies = [pool_policy(p, basis.namespaces) for p in basis.pools]
         if not policies:
@@ -303,7 +303,7 @@ class IncrementalAllocator:
             self._pending = len(ordered)
             return
         self._run = AllocationRun(policies)
-        verdicts = self._run.allocate(ordered)
+        verdicts = self._run.allocate(ordered, builder.full)
         self._result = tuple(verdicts)
         flags = bytearray(len(ordered))
         for i, (verdict, req) in enumerate(zip(verdicts, ordered, strict=True)):
@@ -311,7 +311,10 @@ class IncrementalAllocator:
             if held is None and verdict.reason is not Reason.KEPT:
                 flags[i] = _HELD_NONE | _UNSETTLED  # `_flag`'s answer, in short
             else:
-                flags[i] = self._flag(verdict, req, held)
+                # Never a RequestedAddress (it holds nothing, so it is not KEPT).
+                flags[i] = self._flag(
+                    verdict, req if isinstance(req, ServiceRequest) else builder.full(req), held
+                )
         self._flags = flags
         self._pending = sum(1 for v in verdicts if v.state is not State.ALLOCATED)
 

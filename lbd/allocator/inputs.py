@@ -19,6 +19,7 @@ from lbd.allocator.requests import (
     Family,
     FamilyPolicy,
     PoolPolicy,
+    RequestedAddress,
     ServiceRequest,
 )
 from lbd.config.model import IPAddressPool, Namespace, Service, ServicePort
@@ -217,6 +218,25 @@ class RequestBuilder:
     ) -> ServiceRequest:
         """The allocator's view of `service` (keyed `key`, its namespace/name); `current` overrides
         the addresses in its status."""
+        made = self._build(key, service, current, compact=False)
+        assert isinstance(made, ServiceRequest)  # compact=False never answers a RequestedAddress
+        return made
+
+    def entry(
+        self, key: str, service: Service, current: Sequence[IPAddress] | None = None
+    ) -> ServiceRequest | RequestedAddress:
+        """`request`, or a RequestedAddress when the service has that shape (see there)."""
+        return self._build(key, service, current, compact=True)
+
+    def full(self, entry: RequestedAddress) -> ServiceRequest:
+        """The ServiceRequest of a RequestedAddress, for the general steps."""
+        service = entry.service
+        assert isinstance(service, Service)
+        return self.request(entry.key, service)
+
+    def _build(
+        self, key: str, service: Service, current: Sequence[IPAddress] | None, *, compact: bool
+    ) -> ServiceRequest | RequestedAddress:
         settings = (service.ip_families, service.ip_family_policy)
         known = self._families.get(settings)
         if known is None:
@@ -227,15 +247,11 @@ class RequestBuilder:
             family, primary = _family(service, policy)
         listed, shared, wanted_pool = _annotations(service.annotations)
         spec = service.load_balancer_ip
+        value = None
         if listed and not spec and _DOTTED_QUAD.fullmatch(listed) is not None:
             # `_desired` for the usual one IPv4 address, inline.
             a, b, c, d = listed.split(".")
-            desired: tuple[IPAddress, ...] = (
-                ipaddress.IPv4Address(int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)),
-            )
-            desired_error = None
-        else:
-            desired, desired_error = _desired(listed, spec or None)
+            value = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
         given = service.ports
         seen = self._ports_of.get(id(given))
         if seen is not None and seen[0] is given:
@@ -256,6 +272,22 @@ class RequestBuilder:
             if known_sharing is None:
                 known_sharing = self._sharing[shared or "", backend] = SharingKey(shared or "", backend)
             sharing = known_sharing
+        if (
+            compact
+            and value is not None
+            and current is None
+            and not service.ingress
+            and family is Family.IPV4
+            and not wanted_pool
+        ):
+            return tuple.__new__(
+                RequestedAddress, (key, value, service.namespace, service.labels, ports, sharing, service)
+            )
+        if value is not None:
+            desired: tuple[IPAddress, ...] = (ipaddress.IPv4Address(value),)
+            desired_error = None
+        else:
+            desired, desired_error = _desired(listed, spec or None)
         if current is not None:
             current = tuple(current)
         elif service.ingress:

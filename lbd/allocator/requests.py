@@ -116,6 +116,22 @@ class ServiceRequest(NamedTuple):
     current: tuple[IPAddress, ...] = ()
 
 
+class RequestedAddress(NamedTuple):
+    """A service in the shape nearly every service of a large configuration has: it holds nothing,
+    asks for one IPv4 address (`value`) by the loadBalancerIPs annotation, is IPv4 single-stack and
+    names no pool. A pass serves it from these fields (`AllocationRun.take_address`) and builds its
+    ServiceRequest (from `service`) only when the general steps are needed: 96 bytes while the pass
+    lasts instead of about 240 with the request's tuple and address object."""
+
+    key: str
+    value: int
+    namespace: str
+    labels: Mapping[str, str]
+    ports: tuple[Port, ...]
+    sharing: SharingKey
+    service: object
+
+
 class EventType(enum.StrEnum):
     NORMAL = "Normal"
     WARNING = "Warning"

@@ -40,6 +40,10 @@ def services(draw: st.DrawFn, name: str) -> Service:
         annotations["metallb.io/address-pool"] = draw(st.sampled_from(["a", "b", "c", "gone"]))
     if draw(st.integers(0, 4)) == 0:
         annotations["metallb.io/allow-shared-ip"] = draw(st.sampled_from(["k1", "k2"]))
+    if draw(st.integers(0, 3)) == 0:
+        annotations["metallb.universe.tf/loadBalancerIPs"] = draw(
+            st.sampled_from([*REQUESTABLE, "192.0.2.1,2001:db8::2", " 192.0.2.2", "192.0.2.01"])
+        )
     load_balancer_ip = draw(st.sampled_from(REQUESTABLE)) if draw(st.integers(0, 6)) == 0 else None
     families = draw(st.sampled_from([(), ("IPv4",), ("IPv6",), ("IPv4", "IPv6"), ("IPv6", "IPv4")]))
     policy = draw(st.sampled_from([None, "SingleStack", "PreferDualStack", "RequireDualStack"]))
