@@ -28,18 +28,21 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
 from lbd.allocator.addresses import (
     AddressBook,
     IPAddress,
+    Port,
+    SharingKey,
     confuses_buggy_firmware,
     go_quote,
     go_quote_addresses,
 )
 from lbd.allocator.requests import (
+    NO_SHARING,
     AllocationResult,
     Assignment,
     Event,
@@ -92,9 +95,18 @@ class AllocationRun:
             if r.version == 4
         ]
 
-    def _take_ipv4(self, req: ServiceRequest | RequestedAddress, value: int) -> _V4Span | None:
-        """`assign(req, (IPv4Address(value),))` when nobody holds it and it lies in a pool admitting
-        the service: the range it took it from; None, with nothing touched, in any other case."""
+    def _take_ipv4(
+        self,
+        key: str,
+        value: int,
+        *,
+        namespace: str,
+        labels: Mapping[str, str],
+        ports: Sequence[Port],
+        sharing: SharingKey,
+    ) -> _V4Span | None:
+        """`assign` of `IPv4Address(value)` to the service when nobody holds it and it lies in a pool
+        admitting the service: the range it took it from; None, with nothing touched, otherwise."""
         for span in self._v4_spans:
             # `pool.space.owns(address)`, knowing the range.
             if span[0] <= value <= span[1] and not (
@@ -103,8 +115,8 @@ class AllocationRun:
                 break
         else:
             return None
-        if not (span[3] or span[2].admits(req.namespace, req.labels)) or not self.book.take_free(
-            req.key, 4, value, req.ports, req.sharing
+        if not (span[3] or span[2].admits(namespace, labels)) or not self.book.take_free(
+            key, 4, value, ports, sharing
         ):
             return None
         return span
@@ -254,13 +266,19 @@ class AllocationRun:
         if address.__class__ is not ipaddress.IPv4Address:
             return None
         value = int(address)
-        span = self._take_ipv4(req, value)
+        span = self._take_ipv4(
+            req.key, value, namespace=req.namespace, labels=req.labels, ports=req.ports, sharing=req.sharing
+        )
         return None if span is None else Assignment.one_ipv4(req.key, value, span[4])
 
     def take_address(self, entry: RequestedAddress) -> Assignment | None:
-        """`take_requested` for a service in that shape from the start."""
-        span = self._take_ipv4(entry, entry.value)
-        return None if span is None else Assignment.one_ipv4(entry.key, entry.value, span[4])
+        """`take_requested` for a service in that shape from the start. It never shares, so the book
+        records no ports for it (as for any service that does not share)."""
+        key, value, service = entry
+        span = self._take_ipv4(
+            key, value, namespace=service.namespace, labels=service.labels, ports=(), sharing=NO_SHARING
+        )
+        return None if span is None else Assignment.one_ipv4(key, value, span[4])
 
     def keep_requested(self, req: ServiceRequest) -> Assignment | None:
         """`keep` then `kept` for the same case once the service holds its address (every pass after
@@ -279,7 +297,9 @@ class AllocationRun:
         if address.__class__ is not ipaddress.IPv4Address:
             return None
         value = int(address)
-        span = self._take_ipv4(req, value)
+        span = self._take_ipv4(
+            req.key, value, namespace=req.namespace, labels=req.labels, ports=req.ports, sharing=req.sharing
+        )
         return None if span is None else Assignment.one_ipv4(req.key, value, span[5])
 
     def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:

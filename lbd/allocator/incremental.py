@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from lbd.allocator.addresses import IPAddress
 from lbd.allocator.allocator import AllocationRun, gc_paused, may_gain_family, no_pools
@@ -289,12 +290,15 @@ class IncrementalAllocator:
         self.last_was_whole = True
         self._held_other = {}
         lbc = basis.load_balancer_class
-        ours = {
-            k: s for k, s in services.items() if s.type == "LoadBalancer" and s.load_balancer_class == lbc
-        }
         builder = RequestBuilder()
-        ordered = [builder.entry(k, ours[k], remembered.get(k)) for k in sorted(ours)]
-        del ours
+        # Built in the caller's order and then sorted by key (entries start with it): no dictionary
+        # of our services on the side.
+        ordered = [
+            builder.entry(k, s, remembered.get(k))
+            for k, s in services.items()
+            if s.type == "LoadBalancer" and s.load_balancer_class == lbc
+        ]
+        ordered.sort(key=itemgetter(0))
         policies = [pool_policy(p, basis.namespaces) for p in basis.pools]
         if not policies:
             self._run = None

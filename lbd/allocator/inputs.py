@@ -230,9 +230,7 @@ class RequestBuilder:
 
     def full(self, entry: RequestedAddress) -> ServiceRequest:
         """The ServiceRequest of a RequestedAddress, for the general steps."""
-        service = entry.service
-        assert isinstance(service, Service)
-        return self.request(entry.key, service)
+        return self.request(entry.key, entry.service)
 
     def _build(
         self, key: str, service: Service, current: Sequence[IPAddress] | None, *, compact: bool
@@ -252,6 +250,17 @@ class RequestBuilder:
             # `_desired` for the usual one IPv4 address, inline.
             a, b, c, d = listed.split(".")
             value = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+        if (
+            compact
+            and value is not None
+            and current is None
+            and not service.ingress
+            and family is Family.IPV4
+            and not wanted_pool
+            and not shared
+            and service.external_traffic_policy != "Local"
+        ):
+            return tuple.__new__(RequestedAddress, (key, value, service))
         given = service.ports
         seen = self._ports_of.get(id(given))
         if seen is not None and seen[0] is given:
@@ -272,17 +281,6 @@ class RequestBuilder:
             if known_sharing is None:
                 known_sharing = self._sharing[shared or "", backend] = SharingKey(shared or "", backend)
             sharing = known_sharing
-        if (
-            compact
-            and value is not None
-            and current is None
-            and not service.ingress
-            and family is Family.IPV4
-            and not wanted_pool
-        ):
-            return tuple.__new__(
-                RequestedAddress, (key, value, service.namespace, service.labels, ports, sharing, service)
-            )
         if value is not None:
             desired: tuple[IPAddress, ...] = (ipaddress.IPv4Address(value),)
             desired_error = None

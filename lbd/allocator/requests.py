@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from lbd.allocator.addresses import IPAddress, PoolSpace, Port, SharingKey, go_quote_addresses
+from lbd.config.model import Service
 
 ANNOTATION_PREFIXES = ("metallb.io/", "metallb.universe.tf/")
 """Every MetalLB annotation is read under both prefixes; `metallb.io/` wins when both are set."""
@@ -118,18 +119,15 @@ class ServiceRequest(NamedTuple):
 
 class RequestedAddress(NamedTuple):
     """A service in the shape nearly every service of a large configuration has: it holds nothing,
-    asks for one IPv4 address (`value`) by the loadBalancerIPs annotation, is IPv4 single-stack and
-    names no pool. A pass serves it from these fields (`AllocationRun.take_address`) and builds its
-    ServiceRequest (from `service`) only when the general steps are needed: 96 bytes while the pass
-    lasts instead of about 240 with the request's tuple and address object."""
+    asks for one IPv4 address (`value`) by the loadBalancerIPs annotation, is IPv4 single-stack,
+    names no pool and never shares its address (so its ports never matter). A pass serves it from
+    `value` and the Service's namespace and labels (`AllocationRun.take_address`) and builds its
+    ServiceRequest only when the general steps are needed: 64 bytes while the pass lasts instead of
+    about 240 with the request's tuple and address object."""
 
     key: str
     value: int
-    namespace: str
-    labels: Mapping[str, str]
-    ports: tuple[Port, ...]
-    sharing: SharingKey
-    service: object
+    service: Service
 
 
 class EventType(enum.StrEnum):
