@@ -37,10 +37,11 @@ class FrozenMap(Mapping[K, V]):
     itself for one entry (a Service's one annotation), else a tuple. Larger ones hold a dict in
     `_keys` (and None in `_values`)."""
 
-    __slots__ = ("_hash", "_keys", "_values")
+    # No cached hash: nothing hashes these maps often, and a slot more would make a Service's
+    # annotations map 64 bytes instead of 48.
+    __slots__ = ("_keys", "_values")
 
     def __init__(self, items: Mapping[K, V] | None = None) -> None:
-        self._hash: int | None = None
         self._keys: tuple[K, ...] | dict[K, V]
         self._values: Any
         if not items:
@@ -60,7 +61,7 @@ class FrozenMap(Mapping[K, V]):
         if len(data) <= SMALL:
             return cls(data)
         out: FrozenMap[K, V] = cls.__new__(cls)
-        out._hash, out._keys, out._values = None, data, None
+        out._keys, out._values = data, None
         return out
 
     def _tuple(self) -> tuple[V, ...]:
@@ -119,9 +120,7 @@ class FrozenMap(Mapping[K, V]):
         return zip(keys, self._tuple(), strict=True)
 
     def __hash__(self) -> int:
-        if self._hash is None:
-            self._hash = hash(frozenset(self._pairs()))
-        return self._hash
+        return hash(frozenset(self._pairs()))
 
     def __eq__(self, other: object) -> bool:
         if self is other:

@@ -1,7 +1,7 @@
 """Memory guards for loading many Services (tracemalloc is deterministic enough to bound per Service).
 
 Measured when written (5,000 Services, the scale benchmark's shape, CPython 3.11): a JSON List load
-retains about 400 bytes per Service (the Service, its name, key and annotation strings, the
+retains about 390 bytes per Service (the Service, its name, key and annotation strings, the
 annotations map, the World's dict entry) and peaks at the file's text plus about 0.2 MiB over that,
 because items are decoded and turned into Services one at a time. The bounds leave ~30% headroom.
 """
