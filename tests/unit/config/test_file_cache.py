@@ -148,6 +148,8 @@ def test_yaml_stream_edits_give_what_a_fresh_load_gives(tmp_path: Path) -> None:
         json.dumps(POOL) + "\n" + yaml_text(*base[1:]),  # a first document without a marker
         yaml_text(*base[:2]) + "---\nbody: &a {x: 1}\nother: *a\n" + yaml_text(*base[2:]),
         yaml_text(*reversed(base)),
+        yaml_text(*base).replace("\n", "\r\n"),  # CRLF line ends
+        yaml_text(*base[:2]) + "--- |\n  a block\n---\n" + yaml_text(*base[2:]),  # a text document
     ]
     cache = FileCache()
     for text in edits:
