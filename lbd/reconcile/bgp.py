@@ -77,7 +77,8 @@ _order = operator.attrgetter("key")
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """One peer an advertisement sends to, with the attributes and the route groups per family."""
+    """One peer an advertisement sends to: the route attributes and the peer's changes dict for the
+    advertisement's prefix length, per family."""
 
     peer: str
     v4: RouteAttributes
@@ -97,7 +98,8 @@ class _Send:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """What every service of one pool sends: the same prefixes' shapes, peers and decision."""
+    """What every service of one pool sends: the same prefixes' shapes, peers and decision (`idle`
+    for a service without addresses: no peer gets anything)."""
 
     sends: tuple[_Send, ...]
     decision: BGPDecision
@@ -126,9 +128,11 @@ class RouteTable:
         self._nodes: Mapping[str, Node] = nodes if nodes is not None else {}
         self._changes: dict[str, _Groups] = {p.name: {} for p in peers}
         self._shared: dict[str, dict[_Key, dict[_Ref, RouteAttributes]]] = {p.name: {} for p in peers}
+        # Prefixes in `_shared` whose route `freeze` rebuilds.
         self._pending: dict[str, set[_Key]] = {p.name: set() for p in peers}
         self._out: dict[str, PeerRoutes] = {}
         self._plans: dict[str, _Plan] = {}
+        # (attributes,) -> the one object with that value; (a, b) -> their merge.
         self._attributes: dict[tuple[object, ...], RouteAttributes] = {}
 
     def add(
@@ -249,23 +253,20 @@ class RouteTable:
             # First freeze, or many changes: one sort beats many insertions.
             listed = self._merged(groups, out.routes if out is not None else ())
         else:
+            # A few changes go in place, each keeping the list sorted.
             routes = list(out.routes)
-            changed = (
-                (version, network, length, route)
-                for (version, length), changes in groups.items()
-                for network, route in changes.items()
-            )
-            for version, network, length, route in sorted(changed, key=lambda c: c[:3]):
-                key = (version, network, length)
-                i = bisect.bisect_left(routes, key, key=_order)
-                present = i < len(routes) and routes[i].key == key
-                if route is None:
-                    if present:
-                        del routes[i]
-                elif present:
-                    routes[i] = route
-                else:
-                    routes.insert(i, route)
+            for (version, length), changes in groups.items():
+                for network, route in changes.items():
+                    key = (version, network, length)
+                    i = bisect.bisect_left(routes, key, key=_order)
+                    present = i < len(routes) and routes[i].key == key
+                    if route is None:
+                        if present:
+                            del routes[i]
+                    elif present:
+                        routes[i] = route
+                    else:
+                        routes.insert(i, route)
             listed = tuple(routes)
         for changes in groups.values():
             changes.clear()
