@@ -11,8 +11,8 @@ own memory (`lbd.allocator.incremental`). Tests compare every step with `reconci
 
 At 100,000 services the memory is mostly the last result itself: its states (in the allocations'
 namespace/name order, so one walk pairs them with the next allocations), the route table's sorted
-routes, and the services and slices mappings of the last call; nothing else is kept per service
-beyond a tuple of EndpointSlices for services that have several.
+routes, and the services and slices mappings of the last call. Beyond those, only services with
+EndpointSlices cost an entry each in the slice index.
 """
 
 from __future__ import annotations
