@@ -266,17 +266,35 @@ DEFAULT_BGP_PORT = 179
 
 
 @dataclass(frozen=True, slots=True)
+class NextHopSetting:
+    """One `spec.bgp.nextHops[]` entry: the next hop of IPv4 and/or IPv6 routes sent to the BGPPeer
+    `peer` (None: to every peer, for the families its own entry leaves unset)."""
+
+    peer: str | None = None
+    ipv4: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NodeBgp:
     """This node's BGP speaker, lbd extensions MetalLB has no field for. `listen`: also accept the
     peers' connections (RFC 4271 §8.2.1 passive opening) on `listen_port` at `listen_addresses`
     (empty: every address); `graceful_restart_state_dir`: where the restart marker lives (None:
-    /run/lbd/bgp/<node>); `ttl_security`: GTSM (RFC 5082) towards directly connected eBGP peers."""
+    /run/lbd/bgp/<node>); `ttl_security`: GTSM (RFC 5082) towards directly connected eBGP peers;
+    `next_hops`: configured next hops instead of the session's and its interface's addresses."""
 
     listen: bool = True
     listen_port: int = DEFAULT_BGP_PORT
     listen_addresses: tuple[IPAddress, ...] = ()
     graceful_restart_state_dir: str | None = None
     ttl_security: bool = False
+    next_hops: tuple[NextHopSetting, ...] = ()
+
+    def next_hops_for(self, peer: str) -> tuple[IPv4Address | None, IPv6Address | None]:
+        """Configured (IPv4, IPv6) next hops towards `peer`: its own entry, else the all-peers one."""
+        own = next((h for h in self.next_hops if h.peer == peer), NextHopSetting())
+        default = next((h for h in self.next_hops if h.peer is None), NextHopSetting())
+        return own.ipv4 or default.ipv4, own.ipv6 or default.ipv6
 
 
 @dataclass(frozen=True, slots=True)

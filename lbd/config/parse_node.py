@@ -16,6 +16,7 @@ from lbd.config.model import (
     LogLevel,
     MemberPeer,
     Membership,
+    NextHopSetting,
     NodeBgp,
     NodeConfig,
 )
@@ -126,8 +127,67 @@ def _bgp(spec: Fields) -> NodeBgp:
             b.error(join("listenAddresses", i), str(exc))
     state_dir = _path(b, "gracefulRestartStateDir", None)
     ttl_security = b.boolean("ttlSecurity", defaults.ttl_security)
+    next_hops = _next_hops(b)
     b.finish()
-    return NodeBgp(listen, port, tuple(addresses), state_dir, ttl_security)
+    return NodeBgp(listen, port, tuple(addresses), state_dir, ttl_security, next_hops)
+
+
+def next_hop_problem(address: IPAddress) -> str | None:
+    """Why `address` cannot be a BGP next hop a peer forwards to (RFC 4271 §5.1.3: an address of this
+    node on the path; RFC 2545 §3: a global IPv6 address, the link-local one comes from the interface)."""
+    if address.is_unspecified or address.is_loopback or address.is_multicast:
+        return f"{address} is unspecified, loopback or multicast"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"{address} is an IPv4-mapped address; write the IPv4 next hop under ipv4"
+        if address.is_link_local:
+            return f"{address} is link-local; the link-local next hop is taken from the interface"
+    elif address.is_reserved:
+        return f"{address} is reserved (240.0.0.0/4, broadcast)"
+    return None
+
+
+def _next_hop(item: Fields, key: str, version: int) -> IPAddress | None:
+    text = item.string(key, allow_empty=False)
+    if text is None:
+        return None
+    try:
+        address = parse_ip(text)
+    except ValueError as exc:
+        item.error(key, str(exc))
+        return None
+    problem = f"{text!r} is not an IPv{version} address" if address.version != version else None
+    problem = problem or next_hop_problem(address)
+    if problem:
+        item.error(key, problem)
+        return None
+    return address
+
+
+def _next_hops(b: Fields) -> tuple[NextHopSetting, ...]:
+    out: list[NextHopSetting] = []
+    peers: set[str | None] = set()
+    for i, item in b.items("nextHops"):
+        where = join("nextHops", i)
+        peer = item.string("peer", allow_empty=False)
+        v4 = _next_hop(item, "ipv4", 4)
+        v6 = _next_hop(item, "ipv6", 6)
+        item.finish()
+        if not item.has("ipv4") and not item.has("ipv6"):
+            b.error(where, "needs ipv4, ipv6 or both")
+        if peer in peers:
+            b.error(join(where, "peer"), f"a second entry for {f'peer {peer!r}' if peer else 'every peer'}")
+            continue
+        peers.add(peer)
+        if v4 is not None or v6 is not None:
+            out.append(
+                NextHopSetting(
+                    peer,
+                    v4 if isinstance(v4, ipaddress.IPv4Address) else None,
+                    v6 if isinstance(v6, ipaddress.IPv6Address) else None,
+                )
+            )
+    return tuple(out)
 
 
 def node_config(meta: Meta, spec: Fields) -> NodeConfig:
