@@ -32,7 +32,9 @@ class SessionConfig:
     dials; `accept_inbound` False refuses the peer's connections. `next_hop_v4`/`next_hop_v6` are this
     node's addresses used as next hop for prefixes of the family the session's own address is not
     (and IPv6 global when the session runs over link-local); `next_hop_v6_link_local` is added to IPv6
-    next hops on a shared link (RFC 2545 §3), which `multihop` rules out.
+    next hops on a shared link (RFC 2545 §3), which `multihop` rules out. `next_hop_v4_override` /
+    `next_hop_v6_override` replace the next hop of their family whatever the session runs over (a
+    configured next hop, RFC 4271 §5.1.3); the link-local one stays `next_hop_v6_link_local`.
     """
 
     local_as: int
@@ -51,6 +53,8 @@ class SessionConfig:
     next_hop_v4: IPv4Address | None = None
     next_hop_v6: IPv6Address | None = None
     next_hop_v6_link_local: IPv6Address | None = None
+    next_hop_v4_override: IPv4Address | None = None
+    next_hop_v6_override: IPv6Address | None = None
     multihop: bool = False
     dynamic_asn: Literal["internal", "external"] | None = None
 

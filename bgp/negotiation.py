@@ -108,6 +108,10 @@ def path_policy(cfg: SessionConfig, local: Address) -> PathPolicy:
             link_local = local
         else:
             glob = local
+    # RFC 4271 §5.1.3: the operator may name another address of this node (or a third party on the
+    # shared subnet) as the next hop; it wins over the connection's own address.
+    v4 = cfg.next_hop_v4_override or v4
+    glob = cfg.next_hop_v6_override or glob
     hops6: tuple[IPv6Address, ...] = ()
     if glob is not None and usable(glob) and not glob.is_link_local:
         with_ll = link_local is not None and usable(link_local) and not cfg.multihop

@@ -141,6 +141,11 @@ class Session:
         return self._established.negotiated if self._established else None
 
     @property
+    def path_policy(self) -> PathPolicy | None:
+        """The next hops routes carry while Established (None otherwise)."""
+        return self._policy
+
+    @property
     def advertised(self) -> dict[Prefix, Route]:
         """Adj-RIB-Out as the peer holds it (a copy, built on request)."""
         return {key_prefix(k): Route.from_key(k, a) for k, a in self._rib.sent().items()}

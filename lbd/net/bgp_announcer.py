@@ -343,6 +343,19 @@ class BgpAnnouncer:
                 "route_refresh": n.route_refresh,
                 "peer_graceful_restart": n.peer_graceful_restart is not None,
             }
+        policy = driver.session.path_policy
+        config = driver.session.config
+        doc["next_hops"] = {
+            # What routes carry now (Established), then what was configured and found at session start.
+            "ipv4": str(policy.next_hop_v4) if policy is not None and policy.next_hop_v4 else None,
+            "ipv6": [str(a) for a in policy.next_hops_v6] if policy is not None else [],
+            "configured_ipv4": str(s.next_hop_v4) if s.next_hop_v4 else None,
+            "configured_ipv6": str(s.next_hop_v6) if s.next_hop_v6 else None,
+            "interface_ipv4": str(config.next_hop_v4) if config.next_hop_v4 else None,
+            "interface_ipv6": str(config.next_hop_v6) if config.next_hop_v6 else None,
+            "link_local_ipv6": str(config.next_hop_v6_link_local) if config.next_hop_v6_link_local else None,
+            "warnings": list(driver.warnings),
+        }
         counters = driver.session.counters
         doc["counters"] = {k: getattr(counters, k) for k in counters.__slots__}
         return doc

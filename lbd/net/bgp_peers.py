@@ -19,11 +19,12 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Literal
 
 from bfd import Profile
 from lbd.config import BFDProfile, BGPPeer, Config
+from lbd.config.model import NodeBgp
 from lbd.net.bgp_transport import GTSM_MIN_TTL, GTSM_TTL, TransportOptions, normalize, ttl_for
 
 # How long one dial may take (three SYNs at the kernel's 1 s, 2 s backoff); connectTime is the interval
@@ -57,6 +58,10 @@ class PeerSettings:
     bfd: Profile | None
     # NodeConfig spec.bgp.ttlSecurity: GTSM (RFC 5082) if this peer is directly connected eBGP.
     ttl_security: bool = False
+    # NodeConfig spec.bgp.nextHops: the next hop of each family's routes, instead of the session's and
+    # its interface's addresses (None: those).
+    next_hop_v4: IPv4Address | None = None
+    next_hop_v6: IPv6Address | None = None
 
     @property
     def gtsm(self) -> bool:
@@ -138,10 +143,13 @@ def peer_settings(
     """Settings of the named peers (the reconcile output's peers), plus what was ignored or refused."""
     peers = [config.peers[n] for n in names if n in config.peers]
     node_config = config.node_config(node)
-    ttl_security = node_config.bgp.ttl_security if node_config is not None else False
+    node_bgp = node_config.bgp if node_config is not None else NodeBgp()
     rid = router_id(node, peers, source)
     settings: dict[str, PeerSettings] = {}
     problems: list[PeerProblem] = []
+    for entry in node_bgp.next_hops:
+        if entry.peer is not None and entry.peer not in config.peers:
+            problems.append(PeerProblem(entry.peer, "NodeConfig spec.bgp.nextHops names no such BGPPeer"))
     for peer in peers:
         if peer.peer_address is None:
             problems.append(PeerProblem(peer.name, "unnumbered BGP (interface) is not supported: no session"))
@@ -151,6 +159,7 @@ def peer_settings(
                 PeerProblem(peer.name, f"vrf {peer.vrf!r} is ignored: the session runs in the default VRF")
             )
         profile = config.bfd_profile_of(peer)
+        next_hop_v4, next_hop_v6 = node_bgp.next_hops_for(peer.name)
         settings[peer.name] = PeerSettings(
             name=peer.name,
             address=normalize(str(peer.peer_address)),
@@ -170,6 +179,8 @@ def peer_settings(
             disable_mp=peer.disable_mp,
             dual_stack=peer.dual_stack_address_family,
             bfd=bfd_profile(profile) if profile is not None else None,
-            ttl_security=ttl_security,
+            ttl_security=node_bgp.ttl_security,
+            next_hop_v4=next_hop_v4,
+            next_hop_v6=next_hop_v6,
         )
     return settings, problems

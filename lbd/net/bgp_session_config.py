@@ -9,12 +9,16 @@ interface that holds the session's local address: the configured sourceAddress, 
 kernel picks towards the peer. They are looked up through rtnetlink when the session is created; a
 session created before such an address exists withholds that family's routes (the engine reports
 `RoutesNotSent`) until the session is recreated.
+
+NodeConfig `spec.bgp.nextHops` overrides the IPv4 and/or IPv6 next hop (of either family, own or
+other); the link-local one still comes from the interface. A configured next hop that is not an address
+of this node when the session is created is kept (it may be a third party on the link, or an address
+about to be added) and reported as a warning of the session.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import socket
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address
 
@@ -52,6 +56,8 @@ def session_config(settings: PeerSettings, restarting: bool, hops: NextHops = Ne
         next_hop_v4=hops.v4,
         next_hop_v6=hops.v6,
         next_hop_v6_link_local=None if settings.ebgp_multihop else hops.v6_link_local,
+        next_hop_v4_override=settings.next_hop_v4,
+        next_hop_v6_override=settings.next_hop_v6,
         multihop=settings.ebgp_multihop,
         dynamic_asn=settings.dynamic_asn,
     )
@@ -61,42 +67,69 @@ def session_config(settings: PeerSettings, restarting: bool, hops: NextHops = Ne
     return config
 
 
-async def interface_next_hops(local: str) -> NextHops:
-    """Global IPv4, global IPv6 and link-local IPv6 addresses of the interface holding `local`."""
-    # Imported here: only a session carrying the other family needs it, and pyroute2 costs ~9 MiB.
+@dataclass(frozen=True, slots=True)
+class SessionSetup:
+    """The engine's configuration of one session and what its creation found wrong."""
+
+    config: SessionConfig
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AddressEntry:
+    """One address of this node, as rtnetlink lists it."""
+
+    index: int
+    scope: int
+    flags: int
+    address: IPv4Address | IPv6Address
+
+
+async def node_addresses() -> list[AddressEntry]:
+    """Every address of every interface of this node (its network namespace)."""
+    # Imported here: only a session needing more than its own address uses it, and pyroute2 costs ~9 MiB.
     from pyroute2 import AsyncIPRoute
 
-    entries: list[tuple[int, int, int, int, str]] = []
+    entries: list[AddressEntry] = []
     async with AsyncIPRoute() as ipr:
         async for msg in await ipr.get_addr():
             address = msg.get("IFA_ADDRESS")
             if address is None:
                 continue
             flags = msg.get("IFA_FLAGS") or msg["flags"]
-            entries.append((msg["index"], msg["family"], msg["scope"], flags, str(address)))
+            entries.append(AddressEntry(msg["index"], msg["scope"], flags, ipaddress.ip_address(address)))
+    return entries
+
+
+def interface_hops(entries: list[AddressEntry], local: str) -> NextHops:
+    """Global IPv4, global IPv6 and link-local IPv6 addresses of the interface holding `local`."""
     wanted = ipaddress.ip_address(local)
-    index = next((i for i, _, _, _, a in entries if ipaddress.ip_address(a) == wanted), None)
+    index = next((e.index for e in entries if e.address == wanted), None)
     if index is None:
         return NextHops()
     v4: IPv4Address | None = None
     v6: IPv6Address | None = None
     link_local: IPv6Address | None = None
-    for i, family, scope, flags, text in entries:
-        if i != index or flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+    for e in entries:
+        if e.index != index or e.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
             continue
-        address = ipaddress.ip_address(text)
-        if family == socket.AF_INET and scope == RT_SCOPE_UNIVERSE and v4 is None:
-            v4 = IPv4Address(address)
-        elif family == socket.AF_INET6 and scope == RT_SCOPE_UNIVERSE and v6 is None:
-            v6 = IPv6Address(address)
-        elif family == socket.AF_INET6 and scope == RT_SCOPE_LINK and link_local is None:
-            link_local = IPv6Address(address)
+        a = e.address
+        if isinstance(a, IPv4Address) and e.scope == RT_SCOPE_UNIVERSE and v4 is None:
+            v4 = a
+        elif isinstance(a, IPv6Address) and e.scope == RT_SCOPE_UNIVERSE and v6 is None:
+            v6 = a
+        elif isinstance(a, IPv6Address) and e.scope == RT_SCOPE_LINK and link_local is None:
+            link_local = a
     # The session's own address is the natural next hop of its own family.
     if isinstance(wanted, IPv4Address):
         v4 = wanted
     elif not wanted.is_link_local:
         v6 = wanted
     return NextHops(v4, v6, link_local)
+
+
+async def interface_next_hops(local: str) -> NextHops:
+    return interface_hops(await node_addresses(), local)
 
 
 def needs_interface_hops(settings: PeerSettings) -> bool:
@@ -107,9 +140,24 @@ def needs_interface_hops(settings: PeerSettings) -> bool:
     return other_family or ipaddress.ip_address(settings.address).version == 6
 
 
-async def build_session_config(settings: PeerSettings, restarting: bool) -> SessionConfig:
-    if not needs_interface_hops(settings):
-        return session_config(settings, restarting)
+def foreign_next_hops(config: SessionConfig, entries: list[AddressEntry]) -> tuple[str, ...]:
+    """Configured next hops of the session's families that no interface of this node holds: the peer
+    will forward to an address this node may not answer for."""
+    own = {e.address for e in entries if not e.flags & IFA_F_DADFAILED}
+    configured = {IPV4_UNICAST: config.next_hop_v4_override, IPV6_UNICAST: config.next_hop_v6_override}
+    return tuple(
+        f"configured next hop {address} is not an address of this node"
+        for family, address in configured.items()
+        if address is not None and family in config.families and address not in own
+    )
+
+
+async def build_session_config(settings: PeerSettings, restarting: bool) -> SessionSetup:
+    configured = settings.next_hop_v4 is not None or settings.next_hop_v6 is not None
+    if not needs_interface_hops(settings) and not configured:
+        return SessionSetup(session_config(settings, restarting))
+    entries = await node_addresses()
     local = settings.source_address or kernel_source(settings.address, settings.port)
-    hops = await interface_next_hops(local) if local is not None else NextHops()
-    return session_config(settings, restarting, hops)
+    hops = interface_hops(entries, local) if local is not None else NextHops()
+    config = session_config(settings, restarting, hops)
+    return SessionSetup(config, foreign_next_hops(config, entries))

@@ -40,6 +40,7 @@ from lbd.net.bfd_manager import BFDManager
 from lbd.net.bfd_transport import SessionKey
 from lbd.net.bgp_peers import PeerSettings, kernel_source
 from lbd.net.bgp_restart import RestartMarker
+from lbd.net.bgp_session_config import SessionSetup
 from lbd.net.bgp_transport import BGP_PORT, BgpStream, Listener, dial, set_hop_options
 
 log = structlog.get_logger("lbd.bgp")
@@ -54,8 +55,16 @@ EventHook = Callable[["PeerDriver", Event], None]
 class PeerDriver:
     """One peer: its engine session, its TCP streams and its timer. Call from the event loop only."""
 
-    def __init__(self, settings: PeerSettings, config: SessionConfig, on_event: EventHook) -> None:
+    def __init__(
+        self,
+        settings: PeerSettings,
+        config: SessionConfig,
+        on_event: EventHook,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
         self.settings = settings
+        # What the session's creation found wrong in its configuration (for the logs and views).
+        self.warnings = warnings
         self.session = Session(config)
         self._on_event = on_event
         self._streams: dict[int, BgpStream] = {}
@@ -223,7 +232,7 @@ class PeerDriver:
             self._more = None
 
 
-ConfigFactory = Callable[[PeerSettings, bool], Awaitable[SessionConfig]]
+ConfigFactory = Callable[[PeerSettings, bool], Awaitable[SessionSetup]]
 
 
 class BgpSpeaker:
@@ -306,7 +315,10 @@ class BgpSpeaker:
 
     async def _add(self, settings: PeerSettings) -> None:
         restarting = self.marker is not None and self.marker.restarting(settings.name)
-        driver = PeerDriver(settings, await self._config_of(settings, restarting), self._on_event)
+        setup = await self._config_of(settings, restarting)
+        for warning in setup.warnings:
+            log.warning("bgpSessionConfigWarning", peer=settings.name, reason=warning)
+        driver = PeerDriver(settings, setup.config, self._on_event, setup.warnings)
         self._drivers[settings.name] = driver
         self._by_address[settings.address] = driver
         if settings.bfd is not None and self._bfd is not None:

@@ -444,6 +444,30 @@ def test_other_family_needs_a_configured_next_hop() -> None:
     assert received_updates(p.events_b)[-1].update.attributes == (MpUnreach(2, 1, (P6,)),)
 
 
+def test_configured_next_hops_win_over_the_connection_and_interface_addresses() -> None:
+    # RFC 4271 §5.1.3: an operator-chosen next hop replaces the connection's address (own family) and
+    # the interface's (other family); RFC 2545 §3: the link-local one still accompanies the IPv6 one.
+    v4, gua, lla = IPv4Address("192.0.2.77"), IPv6Address("2001:db8::77"), IPv6Address("fe80::1")
+    kw: dict[str, object] = {
+        "next_hop_v6": IPv6Address("2001:db8::1"),
+        "next_hop_v6_link_local": lla,
+        "next_hop_v4_override": v4,
+        "next_hop_v6_override": gua,
+    }
+    p = established(a_kw=kw)
+    policy = p.a.path_policy
+    assert policy is not None and (policy.next_hop_v4, policy.next_hops_v6) == (v4, (gua, lla))
+    p.a.set_routes(1.0, [Route(P1), Route(P6)])
+    p.transfer()
+    ups = [u.update for u in received_updates(p.events_b)]
+    assert [u.attribute(3) for u in ups if u.nlri] == [NextHop(v4)]
+    assert [u.attribute(14) for u in ups if u.attribute(14)] == [MpReach(2, 1, (gua, lla), (P6,))]
+    # Without an override the session's own address is the IPv4 next hop, as before.
+    plain = established(a_kw={"next_hop_v6": gua}).a.path_policy
+    assert plain is not None and plain.next_hop_v4 == A_ADDR
+    assert Session(config()).path_policy is None
+
+
 def test_ipv6_session_uses_its_own_address_and_never_a_mapped_one() -> None:
     a = Session(config(next_hop_v4=IPv4Address("0.0.0.0")))
     a.start(0.0)

@@ -15,12 +15,11 @@ from bfd import Profile, State
 from bgp import events as ev
 from bgp.capabilities import FourOctetAs, Multiprotocol
 from bgp.codec import CodecContext, MessageReader, UpdateResult, encode
-from bgp.config import SessionConfig
 from bgp.fsm import State as BgpState
 from bgp.messages import Keepalive, Notification, Open
 from bgp.route import Route
 from lbd.net.bgp_peers import PeerSettings
-from lbd.net.bgp_session_config import NextHops, session_config
+from lbd.net.bgp_session_config import NextHops, SessionSetup, session_config
 from lbd.net.bgp_speaker import BgpSpeaker, PeerDriver
 from tests.unit.net.test_bgp_speaker import A, B, FakeBfd, settings, until
 
@@ -30,8 +29,8 @@ COUNT = 100_000
 NEXT_HOP = NextHops(v6=IPv6Address("2001:db8::1"))
 
 
-async def config_of(s: PeerSettings, restarting: bool) -> SessionConfig:
-    return session_config(s, restarting, NEXT_HOP)
+async def config_of(s: PeerSettings, restarting: bool) -> SessionSetup:
+    return SessionSetup(session_config(s, restarting, NEXT_HOP))
 
 
 @dataclass

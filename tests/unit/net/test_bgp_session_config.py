@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv6Address
 from bgp.families import IPV4_UNICAST, IPV6_UNICAST
 from lbd.net.bgp_session_config import (
     NextHops,
+    SessionSetup,
     build_session_config,
     interface_next_hops,
     needs_interface_hops,
@@ -67,9 +68,9 @@ async def test_interface_addresses_are_looked_up_only_when_the_session_needs_the
     assert not needs_interface_hops(v4) and not needs_interface_hops(
         replace(v4, dual_stack=True, disable_mp=True)
     )
-    assert await build_session_config(v4, False) == session_config(v4, False)
+    assert await build_session_config(v4, False) == SessionSetup(session_config(v4, False))
     # The other family's next hop, and the IPv6 link-local one (RFC 2545 §3), come from the interface.
     assert needs_interface_hops(replace(v4, dual_stack=True))
     assert needs_interface_hops(replace(v4, address="2001:db8::1", source_address=None))
     dual = replace(v4, dual_stack=True)
-    assert (await build_session_config(dual, False)).next_hop_v4 == IPv4Address(A)
+    assert (await build_session_config(dual, False)).config.next_hop_v4 == IPv4Address(A)

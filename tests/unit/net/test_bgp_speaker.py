@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
 import pytest
 
 from bfd import Diag, Profile, State, StateChanged
 from bgp import events as ev
-from bgp.config import SessionConfig
 from bgp.fsm import State as BgpState
 from bgp.route import Route
 from lbd.net.bfd_transport import SessionKey
 from lbd.net.bgp_peers import PeerSettings
-from lbd.net.bgp_session_config import session_config
+from lbd.net.bgp_session_config import SessionSetup, session_config
 from lbd.net.bgp_speaker import BgpSpeaker, PeerDriver
 
 A, B = "127.0.0.1", "127.0.0.2"
@@ -47,8 +46,8 @@ def settings(name: str, address: str, port: int, **changes: object) -> PeerSetti
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-async def config_of(s: PeerSettings, restarting: bool) -> SessionConfig:
-    return session_config(s, restarting)
+async def config_of(s: PeerSettings, restarting: bool) -> SessionSetup:
+    return SessionSetup(session_config(s, restarting))
 
 
 @dataclass
@@ -118,7 +117,7 @@ async def pair(manager: FakeBfd | None = None, **a_changes: object) -> Pair:
     return p
 
 
-def received_prefixes(recorder: Recorder) -> list[IPv4Network]:
+def received_prefixes(recorder: Recorder) -> list[IPv4Network | IPv6Network]:
     out = []
     for event in recorder.of(ev.PeerRoutesReceived):
         assert isinstance(event, ev.PeerRoutesReceived)
