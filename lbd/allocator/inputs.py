@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 
 from lbd.allocator.addresses import IPAddress, PoolSpace, Port, SharingKey, Span, go_quote, go_quote_addresses
-from lbd.allocator.allocator import allocate_requests, gc_paused
+from lbd.allocator.allocator import AllocationRun, gc_paused, no_pools
 from lbd.allocator.requests import (
     ANNOTATION_PREFIXES,
     NO_SHARING,
@@ -335,10 +336,13 @@ def allocate(
     policies = [pool_policy(p, namespace_list) for p in pools]
     remembered = previous or {}
     builder = RequestBuilder()
-    requests = []
     with gc_paused():
+        ordered: list[ServiceRequest | RequestedAddress] = []
         for service in services:
             if is_ours(service, load_balancer_class):
                 key = service.key
-                requests.append(builder.request(key, service, remembered.get(key)))
-    return allocate_requests(policies, requests)
+                ordered.append(builder.entry(key, service, remembered.get(key)))
+        ordered.sort(key=itemgetter(0))  # by key, as `allocate_requests`
+        if not policies:
+            return AllocationResult(no_pools(ordered))
+        return AllocationResult(tuple(AllocationRun(policies).allocate(ordered, builder.full)))

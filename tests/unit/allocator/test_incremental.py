@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbd.allocator import HeldAddresses, allocate
+from lbd.allocator import HeldAddresses, allocate, allocate_requests
 from lbd.allocator.addresses import IPAddress
 from lbd.allocator.incremental import IncrementalAllocator
+from lbd.allocator.inputs import is_ours, pool_policy, service_request
 from lbd.allocator.requests import State
 from lbd.config.frozen import FrozenMap
 from lbd.config.model import AddressRange, IPAddressPool, Service, ServicePort
@@ -161,3 +162,14 @@ def test_a_changed_sharer_takes_a_whole_pass() -> None:
     assert incremental.last_was_whole
     assert result == allocate(POOLS, world.values(), previous=previous)
     assert result.by_key()["ns/s0"].state is State.ALLOCATED
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_compact_entries_decide_as_full_requests(history: list[dict[str, Service]]) -> None:
+    """`allocate` serves services that hold nothing and request one IPv4 address from a
+    RequestedAddress; `allocate_requests` over their full ServiceRequests decides the same."""
+    world = history[-1]
+    policies = [pool_policy(p) for p in POOLS]
+    requests = [service_request(s) for s in world.values() if is_ours(s, None)]
+    assert allocate(POOLS, world.values()) == allocate_requests(policies, requests)
