@@ -1,7 +1,7 @@
 """Loading files again after a change: only the files that changed are parsed again.
 
 The daemon re-reads its configuration on every file change. A `FileCache` keeps each file's parsed
-batch keyed by path and (size, mtime, inode, device), so a reload parses the changed files only; the
+batch keyed by path and (size, mtime, ctime, inode, device), so a reload parses the changed files only; the
 cross-object rules (`validate.build`) still run over everything. Objects of unchanged files are the same
 objects as last time, so the incremental reconciler, which skips a Service that `is` last time's,
 does work proportional to the change.
@@ -24,7 +24,7 @@ from lbd.config.parse import Batch, Parsed
 from lbd.config.result import ParseResult
 from lbd.config.validate import build
 
-Stamp = tuple[int, int, int, int]
+Stamp = tuple[int, int, int, int, int]
 
 
 def _stamp(path: Path) -> Stamp | None:
@@ -32,7 +32,8 @@ def _stamp(path: Path) -> Stamp | None:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    # ctime too: a chmod that makes an unreadable file readable changes nothing else.
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 @dataclass(frozen=True, slots=True)

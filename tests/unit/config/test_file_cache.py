@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,18 @@ def write_text(path: Path, text: str) -> None:
     before = path.stat().st_mtime_ns if path.exists() else 0
     path.write_text(text)
     os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+
+
+def test_a_rewrite_keeping_size_and_mtime_is_still_seen(tmp_path: Path) -> None:
+    # (a chmod, or a tool restoring the mtime: only the ctime tells)
+    path = tmp_path / "a.yaml"
+    write(path, service("web", "192.0.2.1"))
+    cache = FileCache()
+    assert cache.load([path]).errors == ()
+    before = path.stat()
+    time.sleep(0.01)
+    path.write_text(path.read_text().replace("192.0.2.1", "192.0.2.2"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    services = cache.load([path]).world.services
+    assert services["default/web"].annotations["metallb.universe.tf/loadBalancerIPs"] == "192.0.2.2"
