@@ -102,7 +102,8 @@ async def node_addresses() -> list[AddressEntry]:
 
 
 def interface_hops(entries: list[AddressEntry], local: str) -> NextHops:
-    """Global IPv4, global IPv6 and link-local IPv6 addresses of the interface holding `local`."""
+    """Global IPv4 (the primary), global IPv6 (the oldest) and link-local IPv6 addresses of the
+    interface holding `local`."""
     wanted = ipaddress.ip_address(local)
     index = next((e.index for e in entries if e.address == wanted), None)
     if index is None:
@@ -116,7 +117,9 @@ def interface_hops(entries: list[AddressEntry], local: str) -> NextHops:
         a = e.address
         if isinstance(a, IPv4Address) and e.scope == RT_SCOPE_UNIVERSE and v4 is None:
             v4 = a
-        elif isinstance(a, IPv6Address) and e.scope == RT_SCOPE_UNIVERSE and v6 is None:
+        elif isinstance(a, IPv6Address) and e.scope == RT_SCOPE_UNIVERSE:
+            # The kernel lists an interface's IPv6 addresses newest first: keep the oldest, so that an
+            # address added later (a second one, a temporary one) does not become the next hop.
             v6 = a
         elif isinstance(a, IPv6Address) and e.scope == RT_SCOPE_LINK and link_local is None:
             link_local = a

@@ -130,8 +130,9 @@ def hops_tuple(h: NextHops) -> tuple[object, object, object]:
 
 ETH = [
     AddressEntry(2, RT_SCOPE_UNIVERSE, 0, ip_address("192.0.2.1")),
-    AddressEntry(2, RT_SCOPE_UNIVERSE, 0, ip_address("2001:db8::1")),
+    # rtnetlink lists IPv6 addresses newest first: ::10 was added after ::1.
     AddressEntry(2, RT_SCOPE_UNIVERSE, 0, ip_address("2001:db8::10")),
+    AddressEntry(2, RT_SCOPE_UNIVERSE, 0, ip_address("2001:db8::1")),
     AddressEntry(2, RT_SCOPE_LINK, 0, ip_address("fe80::1")),
     AddressEntry(3, RT_SCOPE_UNIVERSE, 0, ip_address("192.0.2.10")),
     AddressEntry(3, RT_SCOPE_UNIVERSE, IFA_F_DADFAILED, ip_address("2001:db8::bad")),
@@ -139,9 +140,12 @@ ETH = [
 
 
 def test_interface_hops_and_next_hops_this_node_does_not_hold() -> None:
+    # The oldest global IPv6 address: one added later does not move the next hop.
     assert interface_hops(ETH, "192.0.2.1") == NextHops(
         IPv4Address("192.0.2.1"), IPv6Address("2001:db8::1"), IPv6Address("fe80::1")
     )
+    assert interface_hops(ETH, "192.0.2.10") == NextHops(IPv4Address("192.0.2.10"), None, None)
+    assert interface_hops(ETH, "192.0.2.99") == NextHops()
     s = settings("b", B, 179, dual_stack=True)
     # On another interface of this node: fine (a loopback-held service address, for instance).
     held = session_config(replace(s, next_hop_v4=V4, next_hop_v6=V6), False)
