@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
@@ -374,6 +374,18 @@ class HeldAddresses(MutableMapping[str, tuple[IPAddress, ...]]):
         if items:
             for key, addresses in items.items():
                 self[key] = addresses
+
+    @classmethod
+    def of_allocated(cls, verdicts: Iterable[Assignment]) -> HeldAddresses:
+        """`{v.key: v.addresses for v in verdicts if v.state is State.ALLOCATED}`, sharing the
+        verdicts' storage instead of building addresses (what a caller remembers after a pass)."""
+        held = cls()
+        held._packed = {v.key: v._packed for v in verdicts if v.state is State.ALLOCATED}
+        return held
+
+    def remember(self, verdict: Assignment) -> None:
+        """`self[verdict.key] = verdict.addresses`, sharing the verdict's storage."""
+        self._packed[verdict.key] = verdict._packed
 
     def packed(self, key: str) -> _Packed | None:
         """The stored form of `key`'s addresses (as `Assignment` stores them), None when absent."""

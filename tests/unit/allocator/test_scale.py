@@ -115,6 +115,20 @@ def test_held_addresses_is_a_mapping_of_address_tuples() -> None:
     assert dict(held) == {}
 
 
+def test_held_addresses_taken_from_verdicts() -> None:
+    v4 = (ipaddress.IPv4Address("198.18.0.1"),)
+    dual = (ipaddress.IPv4Address("198.18.0.2"), ipaddress.IPv6Address("2001:db8::2"))
+    verdicts = [
+        Assignment.allocated("ns/a", Reason.REQUESTED_ADDRESS, v4, "p", ()),
+        Assignment("ns/b", State.ALLOCATED, Reason.KEPT, dual, "p"),
+        Assignment("ns/c", State.PENDING, Reason.NO_POOLS, error="pools are empty"),
+    ]
+    held = HeldAddresses.of_allocated(verdicts)
+    assert held == {"ns/a": v4, "ns/b": dual}
+    held.remember(Assignment("ns/c", State.ALLOCATED, Reason.AUTO_ASSIGNED, v4, "p"))
+    assert held["ns/c"] == v4 and len(held) == 3
+
+
 def test_held_addresses_share_the_verdicts_ints() -> None:
     """Fed back from verdicts, remembered addresses cost no object of their own."""
     pools, services = _world(2000)
