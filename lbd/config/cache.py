@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lbd.config import yaml_split
 from lbd.config.errors import ConfigError
-from lbd.config.load import files_of, parse_file
+from lbd.config.load import ItemHashes, files_of, parse_file
 from lbd.config.model import DEFAULT_NAMESPACE
 from lbd.config.parse import Batch, Parsed
 from lbd.config.result import ParseResult
@@ -41,13 +41,15 @@ class _Entry:
     stamp: Stamp | None
     batch: Batch
     error: ConfigError | None
-    # YAML: per Service, the hash of the document it was alone in (see yaml_split), else 0.
+    # Per Service, the hash of the text it was read from alone by the fast path (a YAML document, see
+    # yaml_split; a JSON List item, see ItemHashes), else 0.
     hashes: array[int] | None = None
 
 
 class FileCache:
     """`load(paths)` as `load_paths` does, reusing the parse of every file unchanged since the last
-    load, and in a changed YAML stream every unchanged document that held one Service. Files no
+    load, and in a changed file the Service of every unchanged YAML document or JSON List item that
+    held one Service. Files no
     longer found are forgotten. Not thread-safe: one load at a time."""
 
     __slots__ = ("_files", "by_document", "namespace", "parsed")
@@ -55,7 +57,8 @@ class FileCache:
     def __init__(self, namespace: str = DEFAULT_NAMESPACE, *, by_document: bool = True) -> None:
         self.namespace = namespace
         self.by_document = by_document
-        """Keep per-document hashes of YAML streams (8 bytes per Service) to reparse them in part."""
+        """Keep per-document (YAML) or per-item (JSON List) hashes, 8 bytes per Service, to reuse the
+        unchanged parts of a changed file."""
         self._files: dict[Path, _Entry] = {}
         self.parsed: tuple[Path, ...] = ()
         """The files the last load parsed (the others came from the cache)."""
@@ -100,8 +103,10 @@ class FileCache:
         return ParseResult(None, outcome.world, (*file_errors, *outcome.errors), outcome.warnings)
 
     def _parse(self, path: Path, stamp: Stamp | None, last: _Entry | None) -> _Entry:
-        if not self.by_document or path.suffix not in (".yaml", ".yml"):
+        if not self.by_document:
             return _Entry(stamp, *parse_file(path, self.namespace))
+        if path.suffix == ".json":
+            return self._parse_json(path, stamp, last)
         if last is not None and last.hashes is not None:
             try:
                 text = path.read_text(encoding="utf-8")
@@ -122,6 +127,23 @@ class FileCache:
         if _stamp(path) != stamp:
             return _Entry(None, batch, None)
         return _Entry(stamp, batch, None, yaml_split.hashes(batch, text))
+
+    def _parse_json(self, path: Path, stamp: Stamp | None, last: _Entry | None) -> _Entry:
+        """A JSON List reusing last time's Service for every item whose text is unchanged (the item is
+        still decoded: that is how its end is found)."""
+        hashes = ItemHashes()
+        if last is not None and last.hashes is not None:
+            hashes = ItemHashes(last.batch, {h: i for i, h in enumerate(last.hashes) if h})
+        batch, error = parse_file(path, self.namespace, hashes)
+        if error is not None or not hashes.seen:
+            return _Entry(stamp, batch, error)
+        per_item = hashes.seen
+        out = array("q", bytes(8 * len(batch.services)))
+        for index in range(len(batch.services)):
+            item = batch.quick_item(index)
+            if item is not None:
+                out[index] = per_item[item]
+        return _Entry(stamp, batch, None, out)
 
 
 def _keep_identity(batch: Batch, last: Batch) -> None:

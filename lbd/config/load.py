@@ -17,7 +17,7 @@ import yaml
 
 from lbd.config import yaml_events
 from lbd.config.errors import ConfigError
-from lbd.config.parse import Batch, Document, Items, parse_batch
+from lbd.config.parse import Batch, Document, Items, Known, parse_batch
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # libyaml's loader is seven times faster than PyYAML's own (10,000 Services: 0.9 s instead of 6.7 s)
@@ -55,13 +55,36 @@ def _file_error(path: Path, where: str, message: str) -> ConfigError:
     return ConfigError("File", str(path), where, message, str(path))
 
 
-def parse_file(path: Path, namespace: str) -> tuple[Batch, ConfigError | None]:
+class ItemHashes:
+    """For a reload of a JSON List: the hash of each item's text as read (`seen`, empty when the file
+    was not streamed), and last time's Services by the hash of their item's text (`known`: index into
+    `previous`)."""
+
+    __slots__ = ("known", "previous", "seen")
+
+    def __init__(self, previous: Batch | None = None, known: dict[int, int] | None = None) -> None:
+        self.previous = previous
+        self.known = known or {}
+        self.seen: list[int] = []
+
+    def item(self, text: str, start: int, end: int, value: object) -> object:
+        digest = hash(text[start:end])
+        self.seen.append(digest)
+        index = self.known.get(digest)
+        if index is None or self.previous is None:
+            return value
+        return Known(self.previous.services[index], self.previous.keys[index])
+
+
+def parse_file(
+    path: Path, namespace: str, hashes: ItemHashes | None = None
+) -> tuple[Batch, ConfigError | None]:
     """The file's objects, or an empty batch and the error when it cannot be read or decoded (a file
-    is used whole or not at all)."""
+    is used whole or not at all). `hashes`: see ItemHashes (JSON only)."""
     origin = str(path)
     try:
         if path.suffix == ".json":
-            return _parse_json(path, namespace), None
+            return _parse_json(path, namespace, hashes), None
         with path.open(encoding="utf-8") as stream:
             try:
                 bodies: Iterable[object] = yaml_events.documents(stream)
@@ -87,15 +110,17 @@ def _numbered(bodies: Iterable[object], origin: str) -> Iterator[Document]:
         yield Document(f"{origin}#{i + 1}", body)
 
 
-def _parse_json(path: Path, namespace: str) -> Batch:
+def _parse_json(path: Path, namespace: str, hashes: ItemHashes | None) -> Batch:
     """A JSON file is one document; a `kind: List` one is streamed item by item. Anything the streaming
     reader does not vouch for (another shape, broken JSON) is read again whole by `json.loads`, so the
     result and the error message are exactly json's."""
     text = path.read_text(encoding="utf-8")
     origin = str(path)
     try:
-        return parse_batch([Document(f"{origin}#1", Items(_list_items(text)))], namespace, origin)
+        return parse_batch([Document(f"{origin}#1", Items(_list_items(text, hashes)))], namespace, origin)
     except _NotStreamable:
+        if hashes is not None:
+            hashes.seen.clear()
         return parse_batch([Document(f"{origin}#1", json.loads(text))], namespace, origin)
 
 
@@ -103,7 +128,7 @@ class _NotStreamable(Exception):
     """The text is not a well-formed JSON object whose `kind` ends in List and precedes its `items`."""
 
 
-def _list_items(text: str) -> Iterator[object]:
+def _list_items(text: str, hashes: ItemHashes | None = None) -> Iterator[object]:
     scan, space = _scan, _space
     head: dict[str, Any] = {}
     streamed = False
@@ -122,7 +147,7 @@ def _list_items(text: str) -> Iterator[object]:
             pos = space(text, pos + 1)
             kind = head.get("kind")
             if key == "items" and text[pos] == "[" and isinstance(kind, str) and kind.endswith("List"):
-                pos = yield from _items(text, pos)
+                pos = yield from _items(text, pos, hashes)
                 head[key], streamed = None, True
             else:
                 head[key], pos = scan(text, pos)
@@ -147,15 +172,16 @@ def _scan(text: str, pos: int) -> tuple[Any, int]:
         raise _NotStreamable from None
 
 
-def _items(text: str, pos: int) -> Generator[object, None, int]:
+def _items(text: str, pos: int, hashes: ItemHashes | None) -> Generator[object, None, int]:
     """Yield the values of the JSON array at `pos`; return the offset after it."""
     scan, space = _scan, _space
     pos = space(text, pos + 1)
     if text[pos] == "]":
         return pos + 1
     while True:
+        start = pos
         value, pos = scan(text, pos)
-        yield value
+        yield value if hashes is None else hashes.item(text, start, pos, value)
         if text[pos] in _WHITE:  # (compact JSON has none: skip the regex)
             pos = space(text, pos)
         if text[pos] == "]":
@@ -163,5 +189,7 @@ def _items(text: str, pos: int) -> Generator[object, None, int]:
         if text[pos] != ",":
             raise _NotStreamable
         pos += 1
-        if text[pos] in _WHITE:
-            pos = space(text, pos)
+        if text[pos] in _WHITE:  # json.dumps puts one space after a comma
+            pos += 1
+            if text[pos] in _WHITE:
+                pos = space(text, pos)

@@ -92,6 +92,15 @@ class Items:
 
 
 @dataclass(frozen=True, slots=True)
+class Known:
+    """In place of a List item whose text is the same as when `service` was read from it by the fast
+    path (a reload reusing last time's objects)."""
+
+    service: Service
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Entry(Generic[T_co]):
     """A parsed object and where it came from, for cross-object error messages."""
 
@@ -127,9 +136,9 @@ class Batch(Objects):
     """What one file (or one set of documents) parses into, before the cross-object rules.
 
     Services, the bulk, are kept lean: the Service objects and their `namespace/name` keys in order
-    and, per Service, one integer packing its document number, its List item and whether it was a
-    whole document read by the fast path (nothing else in it, no problem); sources are only spelt
-    out for an error. `numbered` set: document n came from `f"{numbered}#{n + 1}"` (a file);
+    and, per Service, one integer packing its document number, its List item and whether the fast
+    path read it (the document or item held this Service alone, without a problem); sources are only
+    spelt out for an error. `numbered` set: document n came from `f"{numbered}#{n + 1}"` (a file);
     otherwise `sources` keeps each document's source. `documents` counts the documents added."""
 
     namespace: str = DEFAULT_NAMESPACE
@@ -159,16 +168,21 @@ class Batch(Objects):
             if item is not None:
                 _parse_one(self, doc.source, i, item, number)
 
-    def add_service(self, service: Service, key: str, number: int, item: int, whole: bool = False) -> None:
-        """`whole`: the document held this Service alone, read by the fast path."""
+    def add_service(self, service: Service, key: str, number: int, item: int, quick: bool = False) -> None:
+        """`quick`: read by the fast path (see above)."""
         self.services.append(service)
         self.keys.append(key)
-        self.places.append(number << 32 | (item + 1) << 1 | whole)
+        self.places.append(number << 32 | (item + 1) << 1 | quick)
 
     def whole_document(self, index: int) -> int | None:
-        """The document number of `services[index]` if it was a whole document alone (see above)."""
+        """The document number of `services[index]` if the fast path read it from a whole document."""
         place = self.places[index]
-        return place >> 32 if place & 1 else None
+        return place >> 32 if place & 1 and not place & 0xFFFF_FFFE else None
+
+    def quick_item(self, index: int) -> int | None:
+        """The List item of `services[index]` if the fast path read it from that item."""
+        place = self.places[index]
+        return ((place & 0xFFFF_FFFF) >> 1) - 1 if place & 1 and place & 0xFFFF_FFFE else None
 
     def service_source(self, index: int) -> str:
         """Where `services[index]` came from, as its errors would say."""
@@ -232,8 +246,11 @@ def _parse_one(batch: Batch, source: str, item: int, body: object, number: int) 
     if type(body) is dict and body.get("kind") == "Service" and body.get("apiVersion") == "v1":
         service = quick_service(body)
         if service is not None:
-            batch.add_service(service, service.key, number, item, item < 0)
+            batch.add_service(service, service.key, number, item, True)
             return
+    if type(body) is Known:
+        batch.add_service(body.service, body.key, number, item, True)
+        return
     if item >= 0:
         source = _item_source(source, item)
     if not isinstance(body, Mapping):

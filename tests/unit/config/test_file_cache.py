@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lbd.config import FileCache, load_paths, yaml_split
+from lbd.config import FileCache, load_paths, parse, yaml_split
 
 POOL = {
     "apiVersion": "metallb.io/v1beta1",
@@ -179,3 +179,51 @@ def test_a_rewrite_keeping_size_and_mtime_is_still_seen(tmp_path: Path) -> None:
     assert path.stat().st_size == before.st_size
     services = cache.load([path]).world.services
     assert services["default/web"].annotations["metallb.universe.tf/loadBalancerIPs"] == "192.0.2.2"
+
+
+def list_text(items: list[object], **extra: object) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items, **extra})
+
+
+def test_a_json_list_reload_reads_the_changed_items_only(tmp_path: Path, monkeypatch: Any) -> None:
+    path = tmp_path / "all.json"
+    items: list[object] = [POOL, *(service(f"s{i}", f"192.0.2.{i}") for i in range(8))]
+    write_text(path, list_text(items))
+    cache = FileCache()
+    first = cache.load([tmp_path])
+    assert first.errors == ()
+
+    read: list[str] = []
+    real = parse.quick_service
+    monkeypatch.setattr(
+        parse, "quick_service", lambda body: read.append(body["metadata"]["name"]) or real(body)
+    )
+    items[3] = service("s2", "192.0.2.99")
+    write_text(path, list_text(items))
+    second = cache.load([tmp_path])
+    assert read == ["s2"]
+    assert second == load_paths([tmp_path])
+    changed = {k for k, v in second.world.services.items() if first.world.services.get(k) is not v}
+    assert changed == {"default/s2"}
+
+
+def test_json_list_edits_give_what_a_fresh_load_gives(tmp_path: Path) -> None:
+    path = tmp_path / "all.json"
+    base: list[object] = [POOL, *(service(f"s{i}", f"192.0.2.{i}") for i in range(6))]
+    edits = [
+        list_text(base),
+        list_text([*base[:3], service("new", "192.0.2.14"), *base[3:]]),  # inserted: items shift
+        list_text([*base[:2], {"kind": "Service", "apiVersion": "v1", "metadata": {}}, *base[2:]]),
+        list_text([*base, base[1]]),  # a repeated item: a duplicate name
+        list_text(base)[:-3],  # broken JSON
+        json.dumps({"items": base, "kind": "List"}),  # kind after items: read whole
+        list_text(list(reversed(base))),
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": base}, indent=2),
+        list_text(base[1:]),
+    ]
+    cache = FileCache()
+    for text in edits:
+        write_text(path, text)
+        result = cache.load([tmp_path])
+        assert cache.parsed == (path,)
+        assert result == load_paths([tmp_path]), text
