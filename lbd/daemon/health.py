@@ -189,7 +189,8 @@ class HealthChecks:
     __slots__ = ("_found", "_services")
 
     def __init__(self) -> None:
-        self._services: dict[str, Service] = {}
+        # The last world's own (immutable) map: kept by reference, a copy would cost megabytes.
+        self._services: Mapping[str, Service] = {}
         self._found: dict[str, HealthCheck | list[ConfigError]] = {}
 
     def update(self, world: World) -> tuple[dict[str, HealthCheck], list[ConfigError]]:
@@ -205,7 +206,7 @@ class HealthChecks:
                 found.pop(key, None)
         for key in [k for k in found if k not in services]:
             del found[key]
-        self._services = dict(services.items())
+        self._services = services
         checks: dict[str, HealthCheck] = {}
         errors: list[ConfigError] = []
         for key, parsed in found.items():
