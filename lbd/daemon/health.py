@@ -70,6 +70,11 @@ def parse_health_check(service: Service) -> HealthCheck | list[ConfigError]:
 
     Returns an empty list when the service declares no check."""
     notes = service.annotations
+    for key in notes:
+        if key.startswith(PREFIX):
+            break
+    else:
+        return []  # the common case, checked with one look at each key
     errors: list[ConfigError] = []
 
     def error(key: str, message: str) -> None:
