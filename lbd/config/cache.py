@@ -1,10 +1,11 @@
-"""Loading files again after a change: only the files that changed are parsed again.
+"""Loading files again after a change: only what changed is parsed again.
 
 The daemon re-reads its configuration on every file change. A `FileCache` keeps each file's parsed
-batch keyed by path and (size, mtime, ctime, inode, device), so a reload parses the changed files only; the
-cross-object rules (`validate.build`) still run over everything. Objects of unchanged files are the same
-objects as last time, so the incremental reconciler, which skips a Service that `is` last time's,
-does work proportional to the change.
+batch keyed by path and (size, mtime, ctime, inode, device), so a reload parses the changed files
+only, and in those only the changed YAML documents or JSON List items; the cross-object rules
+(`validate.build`) still run over everything. Unchanged objects are the same objects as last time,
+so the incremental reconciler, which skips a Service that `is` last time's, does work proportional
+to the change.
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ class _Entry:
 class FileCache:
     """`load(paths)` as `load_paths` does, reusing the parse of every file unchanged since the last
     load, and in a changed file the Service of every unchanged YAML document or JSON List item that
-    held one Service. Files no
-    longer found are forgotten. Not thread-safe: one load at a time."""
+    held one Service. Files no longer found are forgotten. Not thread-safe: one load at a time."""
 
     __slots__ = ("_files", "by_document", "namespace", "parsed")
 
