@@ -61,6 +61,7 @@ _HELD_SAME = 1  # it remembered exactly the verdict's addresses
 _HELD_OTHER = 2  # something else, kept in `_held_other`
 _HELD = 3
 _UNSETTLED = 4
+_ONLY_UNSETTLED = bytes(b & _UNSETTLED for b in range(256))
 
 _WHOLE_SHARE = 4
 """A whole pass instead of a replay once more than a quarter of the services (and more than a few)
@@ -89,6 +90,8 @@ class IncrementalAllocator:
         "_pending",
         "_result",
         "_run",
+        "_seen_held",
+        "_seen_version",
         "_services",
         "last_was_whole",
     )
@@ -102,6 +105,9 @@ class IncrementalAllocator:
         self._held_other: dict[str, tuple[IPAddress, ...]] = {}
         # How many verdicts are pending: any makes the next call a whole pass.
         self._pending = 0
+        # The HeldAddresses of the last call and its version then.
+        self._seen_held: HeldAddresses | None = None
+        self._seen_version = 0
         self.last_was_whole = True
 
     def allocate(
@@ -122,7 +128,23 @@ class IncrementalAllocator:
                 self._whole(basis, services, remembered)
         self._basis = basis
         self._services = services if isinstance(services, FrozenMap) else dict(services)
+        if isinstance(remembered, HeldAddresses):
+            self._seen_held, self._seen_version = remembered, remembered.version
+        else:
+            self._seen_held = None
         return AllocationResult(self._result)
+
+    def _unchanged(
+        self, services: Mapping[str, Service], remembered: Mapping[str, Sequence[IPAddress]]
+    ) -> bool:
+        """Nothing to replay, known without a look at any service: the same (immutable) services, the
+        same HeldAddresses not changed since, and no verdict a whole pass would change."""
+        return (
+            services is self._services
+            and remembered is self._seen_held
+            and remembered.version == self._seen_version
+            and _UNSETTLED not in self._flags.translate(_ONLY_UNSETTLED)
+        )
 
     def _changes(
         self, basis: _Basis, services: Mapping[str, Service], remembered: Mapping[str, Sequence[IPAddress]]
@@ -130,6 +152,8 @@ class IncrementalAllocator:
         """Keys to replay, or None when only a whole pass gives the right answer."""
         if self._run is None or basis != self._basis or self._pending:
             return None
+        if self._unchanged(services, remembered):
+            return set()
         lbc = basis.load_balancer_class
         old = self._services
         changed: set[str] = set()
@@ -208,6 +232,9 @@ class IncrementalAllocator:
         """Serve only `changed`; False (and nothing touched) when a condition above does not hold, or
         when so many changed that a whole pass is cheaper (releasing each address from the book costs
         up to a pass over the book; the daemon's first call with its own memory replays everything)."""
+        if not changed:
+            self.last_was_whole = False
+            return True  # the same result, the same tuple
         if len(changed) > _FEW and len(changed) * _WHOLE_SHARE > len(self._result):
             return False
         run = self._run

@@ -367,10 +367,12 @@ class HeldAddresses(MutableMapping[str, tuple[IPAddress, ...]]):
     carry; this costs only the dictionary. The incremental allocator compares it with its verdicts
     without building addresses."""
 
-    __slots__ = ("_packed",)
+    __slots__ = ("_packed", "version")
 
     def __init__(self, items: Mapping[str, Sequence[IPAddress]] | None = None) -> None:
         self._packed: dict[str, _Packed] = {}
+        # Counts changes, so that a caller can tell this mapping is as it last saw it.
+        self.version = 0
         if items:
             for key, addresses in items.items():
                 self[key] = addresses
@@ -386,6 +388,7 @@ class HeldAddresses(MutableMapping[str, tuple[IPAddress, ...]]):
     def remember(self, verdict: Assignment) -> None:
         """`self[verdict.key] = verdict.addresses`, sharing the verdict's storage."""
         self._packed[verdict.key] = verdict._packed
+        self.version += 1
 
     def packed(self, key: str) -> _Packed | None:
         """The stored form of `key`'s addresses (as `Assignment` stores them), None when absent."""
@@ -399,9 +402,11 @@ class HeldAddresses(MutableMapping[str, tuple[IPAddress, ...]]):
 
     def __setitem__(self, key: str, addresses: Sequence[IPAddress]) -> None:
         self._packed[key] = _pack(tuple(addresses))
+        self.version += 1
 
     def __delitem__(self, key: str) -> None:
         del self._packed[key]
+        self.version += 1
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._packed)
@@ -414,6 +419,7 @@ class HeldAddresses(MutableMapping[str, tuple[IPAddress, ...]]):
 
     def clear(self) -> None:
         self._packed.clear()
+        self.version += 1
 
     def __repr__(self) -> str:
         return f"HeldAddresses({dict(self.items())!r})"

@@ -12,7 +12,7 @@ from lbd.allocator import HeldAddresses, allocate, allocate_requests
 from lbd.allocator.addresses import IPAddress
 from lbd.allocator.incremental import IncrementalAllocator
 from lbd.allocator.inputs import is_ours, pool_policy, service_request
-from lbd.allocator.requests import State
+from lbd.allocator.requests import Reason, State
 from lbd.config.frozen import FrozenMap
 from lbd.config.model import AddressRange, IPAddressPool, Service, ServicePort
 
@@ -173,3 +173,19 @@ def test_compact_entries_decide_as_full_requests(history: list[dict[str, Service
     policies = [pool_policy(p) for p in POOLS]
     requests = [service_request(s) for s in world.values() if is_ours(s, None)]
     assert allocate(POOLS, world.values()) == allocate_requests(policies, requests)
+
+
+def test_an_unchanged_call_is_answered_without_looking_at_services() -> None:
+    """The same immutable services and the same HeldAddresses, unchanged: the same result object;
+    a change to the remembered addresses is still seen."""
+    world = FrozenMap({f"ns/s{i}": Service(f"s{i}", "ns", type="LoadBalancer") for i in range(3)})
+    incremental = IncrementalAllocator()
+    first = incremental.allocate(POOLS, world)
+    held = HeldAddresses.of_allocated(first.services)
+    settled = incremental.allocate(POOLS, world, previous=held)
+    again = incremental.allocate(POOLS, world, previous=held)
+    assert again.services is settled.services and not incremental.last_was_whole
+    del held["ns/s1"]
+    changed = incremental.allocate(POOLS, world, previous=held)
+    assert changed == allocate(POOLS, world.values(), previous=held)
+    assert changed.by_key()["ns/s1"].reason is Reason.AUTO_ASSIGNED
