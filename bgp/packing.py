@@ -33,6 +33,7 @@ from bgp.attributes import (
 from bgp.codec import CodecContext, frame
 from bgp.families import IPV4_UNICAST, Family, Prefix
 from bgp.messages import HEADER_LEN, MAX_MESSAGE_LEN, MessageType
+from bgp.ribout import Groups
 from bgp.route import Route, RouteAttributes, key_nlri, key_version, prefix_key
 
 # RFC 4271 §5.1.5 requires LOCAL_PREF towards internal peers; this is the value when a route has none
@@ -119,18 +120,40 @@ def _attributes(attributes: RouteAttributes, policy: PathPolicy, ctx: CodecConte
     return head, tail
 
 
-def _chunks(items: Iterable[bytes], budget: int) -> Iterator[bytes]:
-    """Concatenate encoded prefixes into runs of at most `budget` octets (lazily: one run per step)."""
+def _runs(items: Iterable[bytes], budget: int) -> Iterator[tuple[bytes, int]]:
+    """Concatenate encoded prefixes into runs of at most `budget` octets (lazily: one run per step),
+    each with the number of prefixes in it."""
     run: list[bytes] = []
     size = 0
     for item in items:
         if size + len(item) > budget:
-            yield b"".join(run)
+            yield b"".join(run), len(run)
             run, size = [], 0
         run.append(item)
         size += len(item)
     if run:
-        yield b"".join(run)
+        yield b"".join(run), len(run)
+
+
+def _chunks(items: Iterable[bytes], budget: int) -> Iterator[bytes]:
+    return (run for run, _ in _runs(items, budget))
+
+
+def _full_runs(
+    keys: list[int], budget: int, carry: Groups | None, attributes: RouteAttributes
+) -> Iterator[bytes]:
+    """The runs of `keys`; with `carry`, the last one (partly filled) is not produced but its keys are
+    put in `carry[attributes]`, for the caller to pack with the routes it takes next."""
+    if carry is None:
+        yield from _chunks(map(key_nlri, keys), budget)
+        return
+    last: tuple[bytes, int] | None = None
+    for run in _runs(map(key_nlri, keys), budget):
+        if last is not None:
+            yield last[0]
+        last = run
+    if last is not None:
+        carry[attributes] = keys[len(keys) - last[1] :]
 
 
 def _update(withdrawn: bytes, attrs: bytes, nlri: bytes) -> bytes:
@@ -162,21 +185,21 @@ def pack_updates(routes: Iterable[Route], ctx: CodecContext, policy: PathPolicy)
 
 
 def iter_updates(
-    groups: dict[RouteAttributes, list[int]], ctx: CodecContext, policy: PathPolicy
+    groups: Groups, ctx: CodecContext, policy: PathPolicy, carry: Groups | None = None
 ) -> Iterator[bytes]:
     """The UPDATEs of `pack_updates` for prefix keys grouped by attributes, one at a time, so that a
-    caller can spread a large table over several turns of its event loop."""
+    caller can spread a large table over several turns of its event loop. With `carry`, each group's
+    last, partly filled UPDATE is left out and its keys put in `carry` (see `_full_runs`)."""
     for attributes, keys in groups.items():
         head, tail = _attributes(attributes, policy, ctx)
-        encoded = map(key_nlri, keys)
         if attributes.version == 4:
             attrs = head + tail
-            for nlri in _chunks(encoded, _BUDGET - len(attrs)):
+            for nlri in _full_runs(keys, _BUDGET - len(attrs), carry, attributes):
                 yield _update(b"", attrs, nlri)
         else:
             nh = policy.next_hops_v6
             budget = _BUDGET - len(head) - len(tail) - len(_mp_reach_head(nh, 0))
-            for nlri in _chunks(encoded, budget):
+            for nlri in _full_runs(keys, budget, carry, attributes):
                 yield _update(b"", head + _mp_reach_head(nh, len(nlri)) + nlri + tail, b"")
 
 
