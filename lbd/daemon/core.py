@@ -141,7 +141,7 @@ class DaemonCore:
             previous.pop(gone.key, None)
         for verdict in verdicts[low:new_high]:
             if verdict.state is State.ALLOCATED:
-                previous[verdict.key] = verdict.addresses
+                previous.remember(verdict)
         self._verdicts = verdicts
 
     def world(self, health: Mapping[str, HealthState]) -> World:
