@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from lbd.metrics_process import process_exposition
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +122,8 @@ class Metrics:
     def __init__(self, process_metrics: bool = True) -> None:
         self._providers: list[Provider] = []
         self._values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._process: CollectorRegistry | None = None
-        if process_metrics:
-            # process_resident_memory_bytes and friends, as every Go exporter has them.
-            self._process = CollectorRegistry(auto_describe=False)
-            ProcessCollector(registry=self._process)
+        # process_resident_memory_bytes and friends, as every Go exporter has them.
+        self._process = process_metrics
 
     def add_provider(self, provider: Provider) -> None:
         self._providers.append(provider)
@@ -151,7 +148,7 @@ class Metrics:
         return by_family
 
     def exposition(self) -> bytes:
-        """Text format 0.0.4, written here because prometheus-client renames counters to end in _total."""
+        """Text format 0.0.4, written here: client libraries rename counters to end in _total."""
         out: list[str] = []
         for name, samples in self.samples().items():
             family = FAMILIES[name]
@@ -160,8 +157,7 @@ class Metrics:
             for sample in samples:
                 out.append(f"{name}{_labels(sample.labels)} {_value(sample.value)}")
         text = "\n".join(out) + "\n" if out else ""
-        process = generate_latest(self._process) if self._process is not None else b""
-        return text.encode() + process
+        return (text + (process_exposition() if self._process else "")).encode()
 
     @staticmethod
     def _checked(name: str, labels: Mapping[str, str]) -> str:

@@ -6,12 +6,14 @@ import asyncio
 import os
 import shutil
 import subprocess
+import time
 
 import aiohttp
 import pytest
 
 from lbd.metrics import FAMILIES, Metrics, Sample
 from lbd.metrics_http import start_metrics_server
+from lbd.metrics_process import FAMILIES as PROCESS_FAMILIES
 
 
 def sample_lines(text: str) -> set[str]:
@@ -151,3 +153,18 @@ async def test_http_endpoint_answers_only_get_and_head_of_metrics() -> None:
         assert b'metallb_bgp_session_up{peer="192.0.2.1"} 1.0' in scraped
     finally:
         await runner.cleanup()
+
+
+def test_process_metrics_come_from_this_process() -> None:
+    text = Metrics().exposition().decode()
+    values = {
+        line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("process_")
+    }
+    assert set(values) == {name for name, _, _ in PROCESS_FAMILIES}
+    # This interpreter holds at least its own code and a few MiB of heap, and stdin/stdout/stderr.
+    assert 5 * 2**20 < values["process_resident_memory_bytes"] < values["process_virtual_memory_bytes"]
+    assert values["process_open_fds"] >= 3
+    assert values["process_max_fds"] >= values["process_open_fds"]
+    assert 0 <= values["process_cpu_seconds_total"] < time.time()
+    assert time.time() - 86400 * 365 < values["process_start_time_seconds"] <= time.time()
+    assert "# TYPE process_cpu_seconds_total counter" in text
