@@ -22,7 +22,9 @@ class Capture:
         self.proc: Proc | None = None
 
     def start(self, timeout: float = 5.0) -> Capture:
-        argv = ["tcpdump", "-i", self.iface, "-n", "-U", "-w", str(self.path)]
+        # --immediate-mode: without it TPACKET_V3 hands packets over a block at a time (up to 1 s late),
+        # and a capture stopped sooner loses them.
+        argv = ["tcpdump", "-i", self.iface, "-n", "-U", "--immediate-mode", "-w", str(self.path)]
         if self.bpf:
             argv.append(self.bpf)
         proc = self.ns.spawn(argv, name=f"tcpdump-{self.iface}")
