@@ -134,7 +134,7 @@ class BgpAnnouncer:
         elif self._node_bgp is not None:
             wanted = self._node_settings(config)
             if wanted != self._node_bgp:
-                # ttlSecurity reaches the sessions through peer_settings; the rest was used at start.
+                # ttlSecurity, nextHops reach the sessions through peer_settings; the rest was used at start.
                 fixed = ("listen", "listen_port", "listen_addresses", "graceful_restart_state_dir")
                 changed = [f for f in fixed if getattr(wanted, f) != getattr(self._node_bgp, f)]
                 if changed:

@@ -206,3 +206,26 @@ async def test_neighbor_view_shows_next_hops_and_the_warning() -> None:
         }
     finally:
         await announcer.close()
+
+
+async def test_a_changed_next_hop_replaces_the_session_and_others_stay() -> None:
+    core = DaemonCore("node-a", time.time)
+    docs = textwrap.dedent(DOCS) + SECOND_PEER
+    assert core.offer(parse_objects(list(yaml.safe_load_all(docs + node_doc("{}"))), "t.yaml")) == ()
+    desired = core.compute({})
+    assert desired is not None and core.config is not None
+    announcer = BgpAnnouncer(node="node-a", metrics=Metrics(process_metrics=False), listen_port=None)
+    try:
+        await announcer.apply(core.config, desired)
+        before = dict(announcer.speaker.drivers)
+        # Cease "Other Configuration Change" to b (RFC 4486) and a new session; c is not touched.
+        text = "{nextHops: [{peer: b, ipv4: 192.0.2.77}]}"
+        assert core.offer(parse_objects(list(yaml.safe_load_all(docs + node_doc(text))), "t.yaml")) == ()
+        changed = core.compute({})
+        assert changed is not None and core.config is not None
+        await announcer.apply(core.config, changed)
+        after = announcer.speaker.drivers
+        assert after["b"] is not before["b"] and after["c"] is before["c"]
+        assert after["b"].session.config.next_hop_v4_override == IPv4Address("192.0.2.77")
+    finally:
+        await announcer.close()
