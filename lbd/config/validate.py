@@ -12,7 +12,7 @@ here they are warnings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -296,7 +296,7 @@ def _check_bfd_echo(
             )
 
 
-def _node_configs(parsed: Parsed) -> list[NodeConfig]:
+def _node_configs(parsed: Parsed, peers: Mapping[str, BGPPeer]) -> list[NodeConfig]:
     out: list[NodeConfig] = []
     seen: dict[str, str] = {}
     for e in _unique(parsed, parsed.node_configs):
@@ -306,6 +306,10 @@ def _node_configs(parsed: Parsed) -> list[NodeConfig]:
             continue
         seen[node] = e.name
         out.append(e.obj)
+        for i, hop in enumerate(e.obj.bgp.next_hops):
+            if hop.peer is not None and hop.peer not in peers:
+                message = f"BGPPeer {hop.peer!r} does not exist (the entry is not used)"
+                _problems(parsed, e).warning(f"spec.bgp.nextHops[{i}].peer", message)
     return out
 
 
@@ -362,7 +366,7 @@ def build(parsed: Parsed) -> Outcome:
     bgps = [_resolve_communities(parsed, e, aliases) for e in _unique(parsed, parsed.bgp, _adv_name)]
     peers = _check_peers(parsed, _unique(parsed, parsed.peers), world, bfd)
     peer_map = {e.obj.name: e.obj for e in peers}
-    node_configs = _node_configs(parsed)
+    node_configs = _node_configs(parsed, peer_map)
 
     pool_l2: dict[str, list[str]] = {name: [] for name in pool_map}
     for l2 in l2s:

@@ -229,3 +229,10 @@ async def test_a_changed_next_hop_replaces_the_session_and_others_stay() -> None
         assert after["b"].session.config.next_hop_v4_override == IPv4Address("192.0.2.77")
     finally:
         await announcer.close()
+
+
+def test_an_entry_for_a_peer_that_does_not_exist_is_a_validation_warning() -> None:
+    result = parse(node_doc("{nextHops: [{peer: b, ipv4: 192.0.2.11}, {peer: nope, ipv4: 192.0.2.12}]}"))
+    assert result.errors == () and result.config is not None
+    assert [(w.kind, w.field) for w in result.warnings] == [("NodeConfig", "spec.bgp.nextHops[1].peer")]
+    assert "'nope' does not exist" in result.warnings[0].message
