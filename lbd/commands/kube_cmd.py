@@ -15,6 +15,7 @@ import structlog
 
 from lbd.config import Config, Membership, load_paths
 from lbd.logsetup import LOG_LEVELS, configure
+from lbd.malloc_tuning import pin_mmap_threshold
 from lbd.net.bfd_manager import BFDManager
 from lbd.reconcile import DesiredState
 
@@ -94,6 +95,7 @@ def namespace_of(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    pin_mmap_threshold()
     configure(args.log_level)
     try:
         return asyncio.run(_main(args))

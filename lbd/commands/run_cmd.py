@@ -12,6 +12,7 @@ import structlog
 
 from lbd.config import DEFAULT_NAMESPACE
 from lbd.logsetup import LOG_LEVELS, configure
+from lbd.malloc_tuning import pin_mmap_threshold
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     # would make lbd.commands import itself while registering.
     from lbd.daemon.daemon import Daemon, Options, StartupError
 
+    pin_mmap_threshold()
     configure(args.log_level or "info")
     options = Options(
         paths=tuple(args.config),

@@ -47,6 +47,7 @@ from lbd.daemon.wiring import (
     build_services,
 )
 from lbd.logsetup import configure
+from lbd.malloc_tuning import trim
 from lbd.metrics import Metrics
 from lbd.metrics_http import MetricsServer, start_metrics_server
 from lbd.net.bfd_manager import BFDManager
@@ -212,6 +213,8 @@ class Daemon:
                 # Start-up garbage is a few hundred objects (100,000 services: 464), not worth a full
                 # collection over millions of objects that would hold the first BGP session back.
                 freeze_and_resume_gc(collect=False)
+                # What loading freed goes back to the system (the peak is behind us).
+                trim()
                 self.notifier.ready(self._status_line())
                 log.info("daemonReady", node=self.options.node, socket=self.status.socket)
                 self.ready.set()
