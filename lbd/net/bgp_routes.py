@@ -9,7 +9,7 @@ beside it: an identical object costs one identity check, only changed routes are
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from bgp.families import Prefix
 from bgp.route import Route, prefix_key
@@ -57,10 +57,11 @@ class RouteDiff:
     def __init__(self) -> None:
         self._given: tuple[BGPRoute, ...] = ()
 
-    def full(self, routes: Iterable[BGPRoute]) -> list[Route]:
-        """Forget the past: every route, converted (for a session that starts empty)."""
+    def full(self, routes: Iterable[BGPRoute]) -> Iterator[Route]:
+        """Forget the past: every route, converted as the session takes it (for a session that starts
+        empty; 100,000 engine `Route`s never exist at once)."""
         self._given = tuple(routes)
-        return [route_of(r) for r in self._given]
+        return map(route_of, self._given)
 
     def update(self, routes: Sequence[BGPRoute]) -> tuple[list[Route], list[Prefix]]:
         """Routes to announce (new or with changed attributes) and prefixes to withdraw. `routes` are

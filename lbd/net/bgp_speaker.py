@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import structlog
@@ -102,7 +102,7 @@ class PeerDriver:
         self._dials.clear()
         self._pump()
 
-    def set_routes(self, routes: Sequence[Route]) -> None:
+    def set_routes(self, routes: Iterable[Route]) -> None:
         """The whole set of routes for this peer; the session sends the difference."""
         self.session.set_routes(self._now(), routes)
         self._pump()

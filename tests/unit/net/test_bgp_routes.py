@@ -39,7 +39,7 @@ def test_route_of() -> None:
 def test_only_differences_are_reported() -> None:
     diff = RouteDiff()
     first = [bgp_route("198.51.100.1/32"), bgp_route("198.51.100.2/32"), bgp_route("2001:db8::1/128")]
-    assert [r.prefix for r in diff.full(first)] == [r.prefix for r in first]
+    assert [r.prefix for r in list(diff.full(first))] == [r.prefix for r in first]
     # Fresh but equal objects (a new reconcile pass): nothing to do.
     assert diff.update(
         [bgp_route("198.51.100.1/32"), bgp_route("198.51.100.2/32"), bgp_route("2001:db8::1/128")]
