@@ -45,10 +45,12 @@ from lbd.allocator.requests import (
     NO_SHARING,
     AllocationResult,
     Assignment,
+    Entry,
     Event,
     EventType,
     Family,
     FamilyPolicy,
+    HeldAddress,
     PoolPolicy,
     Reason,
     RequestedAddress,
@@ -225,12 +227,12 @@ class AllocationRun:
 
     def allocate(
         self,
-        ordered: Sequence[ServiceRequest | RequestedAddress],
-        full: Callable[[RequestedAddress], ServiceRequest] | None = None,
+        ordered: Sequence[Entry],
+        full: Callable[[RequestedAddress | HeldAddress], ServiceRequest] | None = None,
     ) -> list[Assignment]:
         """Phase 1 (keep) for every request in key order, then the queue; see the module docstring.
-        The verdicts are in the order of `ordered`. `full` builds the ServiceRequest of a
-        RequestedAddress the fast path cannot serve (required when there are any)."""
+        The verdicts are in the order of `ordered`. `full` builds the ServiceRequest of a compact
+        entry the fast paths cannot serve (required when there are any)."""
         return _allocate_in(self, ordered, full)
 
     def allocate_queued(self, req: ServiceRequest, events: list[Event]) -> Assignment:
@@ -279,6 +281,15 @@ class AllocationRun:
             key, value, namespace=service.namespace, labels=service.labels, ports=(), sharing=NO_SHARING
         )
         return None if span is None else Assignment.one_ipv4(key, value, span[4])
+
+    def keep_address(self, entry: HeldAddress) -> Assignment | None:
+        """`keep_requested` for a service in that shape from the start (it never shares, see
+        `take_address`)."""
+        key, value, service = entry
+        span = self._take_ipv4(
+            key, value, namespace=service.namespace, labels=service.labels, ports=(), sharing=NO_SHARING
+        )
+        return None if span is None else Assignment.one_ipv4(key, value, span[5])
 
     def keep_requested(self, req: ServiceRequest) -> Assignment | None:
         """`keep` then `kept` for the same case once the service holds its address (every pass after
@@ -463,14 +474,14 @@ def allocate_requests(pools: Sequence[PoolPolicy], requests: Sequence[ServiceReq
         return AllocationResult(tuple(AllocationRun(pools).allocate(ordered)))
 
 
-def no_pools(ordered: Iterable[ServiceRequest | RequestedAddress]) -> tuple[Assignment, ...]:
+def no_pools(ordered: Iterable[Entry]) -> tuple[Assignment, ...]:
     return tuple(Assignment(r.key, State.PENDING, Reason.NO_POOLS, error="pools are empty") for r in ordered)
 
 
 def _allocate_in(
     run: AllocationRun,
-    ordered: Sequence[ServiceRequest | RequestedAddress],
-    full: Callable[[RequestedAddress], ServiceRequest] | None,
+    ordered: Sequence[Entry],
+    full: Callable[[RequestedAddress | HeldAddress], ServiceRequest] | None,
 ) -> list[Assignment]:
     verdicts: list[Assignment | None] = [None] * len(ordered)
     # The queue, by phase, as indexes into `ordered`: each phase in key order. Events of failed keeps
@@ -479,17 +490,23 @@ def _allocate_in(
     failed: dict[int, list[Event]] = {}
     kept: list[tuple[int, _Grant, list[Event]]] = []
     pools = run.pools
-    keep_requested = run.keep_requested
-    for i, req in enumerate(ordered):
-        if isinstance(req, RequestedAddress):
+    keep_requested, keep_address = run.keep_requested, run.keep_address
+    for i, entry in enumerate(ordered):
+        if isinstance(entry, RequestedAddress):
             queue[0].append(i)  # it holds nothing and requests an address
             continue
+        # Kept without a family to gain: final now (the book is as `keep` would leave it).
+        if isinstance(entry, HeldAddress):
+            done = keep_address(entry)
+            req = _full(entry, full) if done is None else None
+        else:
+            req = entry
+            done = keep_requested(req) if req.current else None
+        if done is not None:
+            verdicts[i] = done
+            continue
+        assert req is not None
         if req.current:
-            # Kept without a family to gain: final now (the book is as `keep` would leave it).
-            done = keep_requested(req)
-            if done is not None:
-                verdicts[i] = done
-                continue
             grant, events = run.keep(req)
             if grant is not None:
                 kept.append((i, grant, events))
@@ -502,11 +519,12 @@ def _allocate_in(
     take_requested, take_address = run.take_requested, run.take_address
     for waiting in queue:
         for i in waiting:
-            req = ordered[i]
-            if isinstance(req, RequestedAddress):
-                verdict = take_address(req)
-                verdicts[i] = verdict if verdict is not None else run.allocate_queued(_full(req, full), [])
+            entry = ordered[i]
+            if isinstance(entry, RequestedAddress):
+                verdict = take_address(entry)
+                verdicts[i] = verdict if verdict is not None else run.allocate_queued(_full(entry, full), [])
                 continue
+            req = _full(entry, full)
             prior = failed.get(i)
             verdict = take_requested(req) if prior is None else None
             verdicts[i] = verdict if verdict is not None else run.allocate_queued(req, prior or [])
@@ -514,12 +532,12 @@ def _allocate_in(
 
 
 def _full(
-    req: ServiceRequest | RequestedAddress, full: Callable[[RequestedAddress], ServiceRequest] | None
+    entry: Entry, full: Callable[[RequestedAddress | HeldAddress], ServiceRequest] | None
 ) -> ServiceRequest:
-    if isinstance(req, ServiceRequest):
-        return req
-    assert full is not None, "a RequestedAddress needs `full`"
-    return full(req)
+    if isinstance(entry, ServiceRequest):
+        return entry
+    assert full is not None, "a compact entry needs `full`"
+    return full(entry)
 
 
 def may_gain_family(req: ServiceRequest, held: Sequence[IPAddress]) -> bool:

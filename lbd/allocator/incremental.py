@@ -37,6 +37,7 @@ from lbd.allocator.requests import (
     Assignment,
     Family,
     FamilyPolicy,
+    HeldAddress,
     HeldAddresses,
     Reason,
     ServiceRequest,
@@ -321,8 +322,10 @@ class IncrementalAllocator:
         builder = RequestBuilder()
         # Built in the caller's order and then sorted by key (entries start with it): no dictionary
         # of our services on the side.
+        # Remembered addresses as stored, without building address objects where it can be.
+        held_of = remembered.packed if isinstance(remembered, HeldAddresses) else remembered.get
         ordered = [
-            builder.entry(k, s, remembered.get(k))
+            builder.entry(k, s, held_of(k))
             for k, s in services.items()
             if s.type == "LoadBalancer" and s.load_balancer_class == lbc
         ]
@@ -339,14 +342,23 @@ class IncrementalAllocator:
         self._result = tuple(verdicts)
         flags = bytearray(len(ordered))
         for i, (verdict, req) in enumerate(zip(verdicts, ordered, strict=True)):
-            held = remembered.get(req.key)
-            if held is None and verdict.reason is not Reason.KEPT:
+            if (
+                isinstance(req, HeldAddress)
+                and verdict.reason is Reason.KEPT
+                and verdict.holds_packed(req.value)
+                and not verdict.events
+            ):
+                # Kept as remembered, requesting nothing else, single-stack: `_flag`'s answer.
+                flags[i] = _HELD_SAME
+                continue
+            # Whether the caller remembered something (then the request's current addresses).
+            given = held_of(req.key) is not None
+            if not given and verdict.reason is not Reason.KEPT:
                 flags[i] = _HELD_NONE | _UNSETTLED  # `_flag`'s answer, in short
             else:
                 # Never a RequestedAddress (it holds nothing, so it is not KEPT).
-                flags[i] = self._flag(
-                    verdict, req if isinstance(req, ServiceRequest) else builder.full(req), held
-                )
+                full = req if isinstance(req, ServiceRequest) else builder.full(req)
+                flags[i] = self._flag(verdict, full, full.current if given else None)
         self._flags = flags
         self._pending = sum(1 for v in verdicts if v.state is not State.ALLOCATED)
 

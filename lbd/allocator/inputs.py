@@ -17,8 +17,10 @@ from lbd.allocator.requests import (
     ANNOTATION_PREFIXES,
     NO_SHARING,
     AllocationResult,
+    Entry,
     Family,
     FamilyPolicy,
+    HeldAddress,
     PoolPolicy,
     RequestedAddress,
     ServiceRequest,
@@ -223,19 +225,20 @@ class RequestBuilder:
         assert isinstance(made, ServiceRequest)  # compact=False never answers a RequestedAddress
         return made
 
-    def entry(
-        self, key: str, service: Service, current: Sequence[IPAddress] | None = None
-    ) -> ServiceRequest | RequestedAddress:
-        """`request`, or a RequestedAddress when the service has that shape (see there)."""
+    def entry(self, key: str, service: Service, current: Sequence[IPAddress] | int | None = None) -> Entry:
+        """`request`, or a RequestedAddress or HeldAddress when the service has that shape. `current`
+        may also be one IPv4 address as its int (as `HeldAddresses.packed` gives it)."""
         return self._build(key, service, current, compact=True)
 
-    def full(self, entry: RequestedAddress) -> ServiceRequest:
-        """The ServiceRequest of a RequestedAddress, for the general steps."""
+    def full(self, entry: RequestedAddress | HeldAddress) -> ServiceRequest:
+        """The ServiceRequest of a compact entry, for the general steps."""
+        if isinstance(entry, HeldAddress):
+            return self.request(entry.key, entry.service, (ipaddress.IPv4Address(entry.value),))
         return self.request(entry.key, entry.service)
 
     def _build(
-        self, key: str, service: Service, current: Sequence[IPAddress] | None, *, compact: bool
-    ) -> ServiceRequest | RequestedAddress:
+        self, key: str, service: Service, current: Sequence[IPAddress] | int | None, *, compact: bool
+    ) -> Entry:
         settings = (service.ip_families, service.ip_family_policy)
         known = self._families.get(settings)
         if known is None:
@@ -253,15 +256,22 @@ class RequestBuilder:
             value = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
         if (
             compact
-            and value is not None
-            and current is None
-            and not service.ingress
             and family is Family.IPV4
             and not wanted_pool
             and not shared
+            and not spec
             and service.external_traffic_policy != "Local"
         ):
-            return tuple.__new__(RequestedAddress, (key, value, service))
+            if value is not None and current is None and not service.ingress:
+                return tuple.__new__(RequestedAddress, (key, value, service))
+            held: int | None = None
+            if isinstance(current, int):
+                held = current
+            elif current is not None and len(current) == 1 and current[0].__class__ is ipaddress.IPv4Address:
+                # `int()` of the address: the very int a verdict or HeldAddresses held.
+                held = int(current[0])
+            if held is not None and (not listed or value == held):
+                return tuple.__new__(HeldAddress, (key, held, service))
         given = service.ports
         seen = self._ports_of.get(id(given))
         if seen is not None and seen[0] is given:
@@ -287,7 +297,9 @@ class RequestBuilder:
             desired_error = None
         else:
             desired, desired_error = _desired(listed, spec or None)
-        if current is not None:
+        if isinstance(current, int):
+            current = (ipaddress.IPv4Address(current),)
+        elif current is not None:
             current = tuple(current)
         elif service.ingress:
             current = _held(service)
@@ -337,7 +349,7 @@ def allocate(
     remembered = previous or {}
     builder = RequestBuilder()
     with gc_paused():
-        ordered: list[ServiceRequest | RequestedAddress] = []
+        ordered: list[Entry] = []
         for service in services:
             if is_ours(service, load_balancer_class):
                 key = service.key

@@ -130,6 +130,21 @@ class RequestedAddress(NamedTuple):
     service: Service
 
 
+class HeldAddress(NamedTuple):
+    """The same shape on every pass after the first: the caller remembers one IPv4 address for the
+    service (`value`), which it requests again or requests nothing; IPv4 single-stack, no pool named,
+    never shared. A pass keeps it from these fields (`AllocationRun.keep_address`) and builds its
+    ServiceRequest (current: that address) only when the general steps are needed."""
+
+    key: str
+    value: int
+    service: Service
+
+
+Entry = ServiceRequest | RequestedAddress | HeldAddress
+"""What a pass is given per service: a request, or one of the compact shapes."""
+
+
 class EventType(enum.StrEnum):
     NORMAL = "Normal"
     WARNING = "Warning"

@@ -164,15 +164,21 @@ def test_a_changed_sharer_takes_a_whole_pass() -> None:
     assert result.by_key()["ns/s0"].state is State.ALLOCATED
 
 
-@settings(max_examples=200, deadline=None)
-@given(histories())
-def test_compact_entries_decide_as_full_requests(history: list[dict[str, Service]]) -> None:
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.booleans())
+def test_compact_entries_decide_as_full_requests(history: list[dict[str, Service]], fed_back: bool) -> None:
     """`allocate` serves services that hold nothing and request one IPv4 address from a
-    RequestedAddress; `allocate_requests` over their full ServiceRequests decides the same."""
+    RequestedAddress, and those holding one from a HeldAddress; `allocate_requests` over their full
+    ServiceRequests decides the same. `fed_back`: what the first world got is remembered for the
+    last (stale, moved or taken addresses included)."""
     world = history[-1]
+    previous: dict[str, tuple[IPAddress, ...]] = {}
+    if fed_back:
+        first = allocate(POOLS, history[0].values())
+        previous = {v.key: v.addresses for v in first.services if v.state is State.ALLOCATED}
     policies = [pool_policy(p) for p in POOLS]
-    requests = [service_request(s) for s in world.values() if is_ours(s, None)]
-    assert allocate(POOLS, world.values()) == allocate_requests(policies, requests)
+    requests = [service_request(s, previous.get(s.key)) for s in world.values() if is_ours(s, None)]
+    assert allocate(POOLS, world.values(), previous=previous) == allocate_requests(policies, requests)
 
 
 def test_an_unchanged_call_is_answered_without_looking_at_services() -> None:
