@@ -331,29 +331,174 @@ class LoadBalancerIngress:
     hostname: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# The spec fields of a Service that most Services share with others (type, policies, selector,
+# labels): one tuple for all alike, bounded like FrozenMap's shared keys.
+_Spec = tuple[
+    str, str | None, str | None, tuple[str, ...], str | None, str, FrozenMap[str, str], FrozenMap[str, str]
+]
+_SPECS: dict[_Spec, _Spec] = {}
+_SPECS_BOUND = 4096
+
+
+def _shared_spec(spec: _Spec) -> _Spec:
+    found = _SPECS.get(spec)
+    if found is not None:
+        return found
+    if len(_SPECS) >= _SPECS_BOUND:
+        _SPECS.clear()
+    _SPECS[spec] = spec
+    return spec
+
+
 class Service:
     """v1 Service, the fields a load balancer needs. `load_balancer_ip` is kept as written (the
-    allocator reports an unparsable one as an allocation failure, like MetalLB)."""
+    allocator reports an unparsable one as an allocation failure, like MetalLB).
 
-    name: str
+    Immutable and compared by value like the dataclasses around it, but stored compactly: 100,000
+    Services from files are most of what the daemon holds. `key` (`namespace/name`) is kept and the name
+    read from it, and the fields Services usually have in common are one shared tuple: 88 bytes and no
+    name string of its own per Service, instead of 144 bytes plus the name.
+    """
+
+    __slots__ = ("_spec", "annotations", "cluster_ips", "ingress", "key", "namespace", "ports")
+
+    key: str
     namespace: str
-    type: str = "ClusterIP"
-    load_balancer_ip: str | None = None
-    load_balancer_class: str | None = None
-    ip_families: tuple[str, ...] = ()
-    ip_family_policy: str | None = None
-    external_traffic_policy: str = "Cluster"
-    cluster_ips: tuple[str, ...] = ()
-    ports: tuple[ServicePort, ...] = ()
-    selector: FrozenMap[str, str] = EMPTY
-    labels: FrozenMap[str, str] = EMPTY
-    annotations: FrozenMap[str, str] = EMPTY
-    ingress: tuple[LoadBalancerIngress, ...] = ()
+    cluster_ips: tuple[str, ...]
+    ports: tuple[ServicePort, ...]
+    annotations: FrozenMap[str, str]
+    ingress: tuple[LoadBalancerIngress, ...]
+    _spec: _Spec
+
+    def __init__(  # noqa: PLR0917 (the dataclass it replaces was built positionally)
+        self,
+        name: str,
+        namespace: str,
+        type: str = "ClusterIP",
+        load_balancer_ip: str | None = None,
+        load_balancer_class: str | None = None,
+        ip_families: tuple[str, ...] = (),
+        ip_family_policy: str | None = None,
+        external_traffic_policy: str = "Cluster",
+        cluster_ips: tuple[str, ...] = (),
+        ports: tuple[ServicePort, ...] = (),
+        selector: FrozenMap[str, str] = EMPTY,
+        labels: FrozenMap[str, str] = EMPTY,
+        annotations: FrozenMap[str, str] = EMPTY,
+        ingress: tuple[LoadBalancerIngress, ...] = (),
+    ) -> None:
+        spec = (
+            type,
+            load_balancer_ip,
+            load_balancer_class,
+            ip_families,
+            ip_family_policy,
+            external_traffic_policy,
+            selector,
+            labels,
+        )
+        _set = object.__setattr__
+        _set(self, "key", f"{namespace}/{name}")
+        _set(self, "namespace", namespace)
+        _set(self, "cluster_ips", cluster_ips)
+        _set(self, "ports", ports)
+        _set(self, "annotations", annotations)
+        _set(self, "ingress", ingress)
+        _set(self, "_spec", _shared_spec(spec))
 
     @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def name(self) -> str:
+        return self.key[len(self.namespace) + 1 :]
+
+    @property
+    def type(self) -> str:
+        return self._spec[0]
+
+    @property
+    def load_balancer_ip(self) -> str | None:
+        return self._spec[1]
+
+    @property
+    def load_balancer_class(self) -> str | None:
+        return self._spec[2]
+
+    @property
+    def ip_families(self) -> tuple[str, ...]:
+        return self._spec[3]
+
+    @property
+    def ip_family_policy(self) -> str | None:
+        return self._spec[4]
+
+    @property
+    def external_traffic_policy(self) -> str:
+        return self._spec[5]
+
+    @property
+    def selector(self) -> FrozenMap[str, str]:
+        return self._spec[6]
+
+    @property
+    def labels(self) -> FrozenMap[str, str]:
+        return self._spec[7]
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.key,
+            self.namespace,
+            self.cluster_ips,
+            self.ports,
+            self.annotations,
+            self.ingress,
+            self._spec,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Service):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Service is immutable: cannot assign to {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Service is immutable: cannot delete {name!r}")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in SERVICE_FIELDS)
+        return f"Service({fields})"
+
+    def replace(self, **changes: object) -> Service:
+        """A copy with `changes` (constructor keywords) applied, as `dataclasses.replace` gives."""
+        values: dict[str, object] = {name: getattr(self, name) for name in SERVICE_FIELDS}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"Service has no field {sorted(unknown)[0]!r}")
+        values.update(changes)
+        return Service(**values)  # type: ignore[arg-type]
+
+
+SERVICE_FIELDS = (
+    "name",
+    "namespace",
+    "type",
+    "load_balancer_ip",
+    "load_balancer_class",
+    "ip_families",
+    "ip_family_policy",
+    "external_traffic_policy",
+    "cluster_ips",
+    "ports",
+    "selector",
+    "labels",
+    "annotations",
+    "ingress",
+)
 
 
 @dataclass(frozen=True, slots=True)

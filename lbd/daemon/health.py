@@ -21,7 +21,6 @@ Nothing here does I/O; `lbd.daemon.probes` runs the checks.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -346,7 +345,7 @@ def _local_policy(world: World, checks: Mapping[str, HealthCheck]) -> FrozenMap[
     for key in checks:
         service = services.get(key)
         if service is not None and service.external_traffic_policy != "Local":
-            services[key] = dataclasses.replace(service, external_traffic_policy="Local")
+            services[key] = service.replace(external_traffic_policy="Local")
     return FrozenMap(services)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 
 import pytest
@@ -47,7 +46,7 @@ def test_one_host_route_per_address_to_every_peer() -> None:
 
 def test_ipv6_aggregation_length() -> None:
     svc = service("a", **{"metallb.io/loadBalancerIPs": "2001:db8::17"})
-    svc = dataclasses.replace(svc, ip_families=("IPv6",))
+    svc = svc.replace(ip_families=("IPv6",))
     state = run(advs=(BGPAdvertisement("adv", NS, aggregation_length_v6=124),), services=(svc,))
     assert routes(state) == {"r1": ["2001:db8::10/124"]}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import ipaddress
 
@@ -174,7 +173,7 @@ def test_node_config_interfaces_apply_to_other_nodes() -> None:
 def test_dual_stack_follows_first_address() -> None:
     dual = pool("p", ("192.0.2.10", "192.0.2.20"), ("2001:db8::10", "2001:db8::20"))
     svc = service("web", **{"metallb.io/loadBalancerIPs": "192.0.2.15,2001:db8::15"})
-    svc = dataclasses.replace(svc, ip_families=("IPv4", "IPv6"), ip_family_policy="RequireDualStack")
+    svc = svc.replace(ip_families=("IPv4", "IPv6"), ip_family_policy="RequireDualStack")
     want = owner_by_hash(list(NODES), "192.0.2.15")
     snap = Snapshot(
         config=config([dual], l2=[ADV]),

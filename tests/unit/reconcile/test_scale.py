@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import ipaddress
 import tracemalloc
@@ -87,7 +86,7 @@ def test_both_families_and_lengths_in_one_table_equal_reconcile() -> None:
     )
     v4 = [service(f"a{i}", ip=f"192.0.2.{i}") for i in range(0, 60, 3)]
     v6 = [
-        dataclasses.replace(service(f"b{i}", ip=f"2001:db8::{i:x}"), ip_families=("IPv6",))
+        service(f"b{i}", ip=f"2001:db8::{i:x}").replace(ip_families=("IPv6",))
         for i in range(0, 60, 5)
     ]
     steps = [v4 + v6, v4[5:] + v6[:4], v6, v4, v4 + v6]
