@@ -113,13 +113,22 @@ class L2Announcer:
         return self._responder
 
     async def apply(self, config: Config, desired: DesiredState) -> None:
+        if self._loop is None and not desired.l2:
+            # Nothing to answer yet: no link tracking (a netlink socket, and pyroute2's ~9 MiB) on a
+            # node that only speaks BGP.
+            return
         loop = await self._started()
         owned = [Owned(a.address, a.service, a.interfaces, a.all_interfaces) for a in desired.l2]
         kept = {o.address for o in self._responder.owned}
         # A VIP we keep while its election gained a candidate: that node may have owned the VIP on
         # its side of a partition that just healed, and it now releases it silently. Tell the segment
-        # again, or the clients there keep its MAC until their entries expire (seconds).
-        candidates = {s.key: frozenset(s.l2.candidates) for s in desired.services if s.l2 is not None}
+        # again, or the clients there keep its MAC until their entries expire (seconds). Only
+        # answered services matter, so a push without answers does not walk every service.
+        candidates = (
+            {s.key: frozenset(s.l2.candidates) for s in desired.services if s.l2 is not None}
+            if desired.l2
+            else {}
+        )
         before = self._candidates
         rejoined = [
             a.address
