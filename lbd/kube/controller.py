@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from lbd.allocator import ALLOCATED_FROM_POOL, AllocationResult, Assignment, State
+from lbd.allocator import ALLOCATED_FROM_POOL, AllocationResult, Assignment, HeldAddresses, State
 from lbd.allocator.addresses import PoolSpace, Span
 from lbd.allocator.incremental import IncrementalAllocator
 from lbd.allocator.inputs import is_ours
@@ -117,7 +117,8 @@ class ControllerRole:
         self.leading = False
         self.passes = 0
         self.writes = 0
-        self._previous: dict[str, tuple[IPAddress, ...]] = {}
+        # What the last pass allocated, sharing the verdicts' storage (no address objects per Service).
+        self._previous = HeldAddresses()
         self._allocator = IncrementalAllocator()
         self._last: tuple[Config, AllocationResult] | None = None
         self._reported: dict[str, _Verdict] = {}
@@ -135,7 +136,7 @@ class ControllerRole:
     def on_started(self) -> None:
         self.leading = True
         # A new term starts from the Services' status: re-adoption, no memory of an older term.
-        self._previous = {}
+        self._previous = HeldAddresses()
         self._allocator = IncrementalAllocator()
         self._reported = {}
         self._reported_config = None
@@ -194,7 +195,7 @@ class ControllerRole:
             previous=self._previous,
         )
         self._last = (config, allocations)
-        self._previous = {a.key: a.addresses for a in allocations.services if a.state is State.ALLOCATED}
+        self._previous = HeldAddresses.of_allocated(allocations.services)
         store = self.sources.informers.store(SERVICES)
         ok = True
         for assignment in allocations.services:
