@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, TypeVar, overload
 
+from lbd.config.bounded import Table, shared
+
 K = TypeVar("K")
 V = TypeVar("V")
 T = TypeVar("T")
@@ -13,21 +15,9 @@ T = TypeVar("T")
 # annotations or labels are a handful of entries whose keys repeat from Service to Service: a one-entry
 # dict costs 184 bytes, a one-entry values tuple 48, and the keys tuple is shared.
 SMALL = 8
-# The shared key tuples, bounded: past the bound it starts over (maps keep their tuples; later maps
-# simply share with each other again).
-_KEY_TUPLES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-_KEY_TUPLES_BOUND = 4096
+# The shared key tuples (bounded: past the bound it starts over; maps keep their tuples).
+_KEY_TUPLES: Table[tuple[Any, ...], tuple[Any, ...]] = Table()
 _MISSING: Any = object()
-
-
-def _shared_keys(keys: tuple[Any, ...]) -> tuple[Any, ...]:
-    found = _KEY_TUPLES.get(keys)
-    if found is not None:
-        return found
-    if len(_KEY_TUPLES) >= _KEY_TUPLES_BOUND:
-        _KEY_TUPLES.clear()
-    _KEY_TUPLES[keys] = keys
-    return keys
 
 
 class FrozenMap(Mapping[K, V]):
@@ -48,9 +38,9 @@ class FrozenMap(Mapping[K, V]):
             self._keys, self._values = (), ()
         elif len(items) == 1:
             [(key, self._values)] = items.items()
-            self._keys = _shared_keys((key,))
+            self._keys = shared(_KEY_TUPLES, (key,))
         elif len(items) <= SMALL:
-            keys = self._keys = _shared_keys(tuple(items))
+            keys = self._keys = shared(_KEY_TUPLES, tuple(items))
             self._values = tuple(items.values() if isinstance(items, dict) else (items[k] for k in keys))
         else:
             self._keys, self._values = dict(items), None

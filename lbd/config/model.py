@@ -13,6 +13,7 @@ from enum import Enum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Literal
 
+from lbd.config.bounded import Table, shared
 from lbd.config.communities import BGPCommunity
 from lbd.config.frozen import EMPTY, FrozenMap
 from lbd.config.selectors import LabelSelector
@@ -332,22 +333,11 @@ class LoadBalancerIngress:
 
 
 # The spec fields of a Service that most Services share with others (type, policies, selector,
-# labels): one tuple for all alike, bounded like FrozenMap's shared keys.
+# labels): one tuple for all alike.
 _Spec = tuple[
     str, str | None, str | None, tuple[str, ...], str | None, str, FrozenMap[str, str], FrozenMap[str, str]
 ]
-_SPECS: dict[_Spec, _Spec] = {}
-_SPECS_BOUND = 4096
-
-
-def _shared_spec(spec: _Spec) -> _Spec:
-    found = _SPECS.get(spec)
-    if found is not None:
-        return found
-    if len(_SPECS) >= _SPECS_BOUND:
-        _SPECS.clear()
-    _SPECS[spec] = spec
-    return spec
+_SPECS: Table[_Spec, _Spec] = Table()
 
 
 class Service:
@@ -404,7 +394,7 @@ class Service:
         _set(self, "ports", ports)
         _set(self, "annotations", annotations)
         _set(self, "ingress", ingress)
-        _set(self, "_spec", _shared_spec(spec))
+        _set(self, "_spec", shared(_SPECS, spec))
 
     @property
     def name(self) -> str:

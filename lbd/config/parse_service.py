@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from lbd.config import shared
+from lbd.config.bounded import Table
 from lbd.config.fields import DNS_SUBDOMAIN as _NAME
 from lbd.config.frozen import EMPTY, FrozenMap
 from lbd.config.model import LoadBalancerIngress, Service, ServicePort
@@ -28,9 +29,9 @@ IP_FAMILY_POLICIES = {t: t for t in ("SingleStack", "PreferDualStack", "RequireD
 PROTOCOLS = {t: t for t in ("TCP", "UDP", "SCTP")}
 
 PortKey = tuple[int, str, str, int | str | None, int | None]
-_PORTS: shared.Table[tuple[PortKey, ...], tuple[ServicePort, ...]] = shared.Table()
-_FAMILIES: shared.Table[tuple[str, ...], tuple[str, ...]] = shared.Table()
-_LABELS: shared.Table[tuple[tuple[str, str], ...], FrozenMap[str, str]] = shared.Table()
+_PORTS: Table[tuple[PortKey, ...], tuple[ServicePort, ...]] = Table()
+_FAMILIES: Table[tuple[str, ...], tuple[str, ...]] = Table()
+_LABELS: Table[tuple[tuple[str, str], ...], FrozenMap[str, str]] = Table()
 
 
 def _line(value: object) -> bool:

@@ -53,3 +53,44 @@ def parsed(*docs: Mapping[str, Any]) -> ParseResult:
 
 def dump(*docs: Mapping[str, Any]) -> str:
     return yaml.safe_dump_all([dict(d) for d in docs])
+
+
+def service_documents(
+    services: Mapping[str, str], *, l2: bool = False, checks: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """One pool, a BGP peer and advertisement (or an L2 advertisement); a Service per name -> IP,
+    with the lbd.io/health-check annotation of `checks` where it names the Service."""
+    meta = {"name": "p", "namespace": "metallb-system"}
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": meta,
+            "spec": {"addresses": ["192.0.2.0/24"]},
+        },
+    ]
+    if l2:
+        docs.append({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": meta})
+    else:
+        docs += [
+            {
+                "apiVersion": "metallb.io/v1beta2",
+                "kind": "BGPPeer",
+                "metadata": meta,
+                "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "198.51.100.1"},
+            },
+            {"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": meta},
+        ]
+    for name, ip in services.items():
+        annotations = {"metallb.universe.tf/loadBalancerIPs": ip}
+        if checks and name in checks:
+            annotations["lbd.io/health-check"] = checks[name]
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+                "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+            }
+        )
+    return docs

@@ -11,33 +11,8 @@ from lbd.allocator.requests import State
 from lbd.config import parse_objects
 from lbd.daemon import health
 from lbd.daemon.core import DaemonCore
-from lbd.daemon.health import CHECK, HealthChecks
-
-
-def documents(services: dict[str, str], checks: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    meta = {"name": "p", "namespace": "metallb-system"}
-    docs: list[dict[str, Any]] = [
-        {
-            "apiVersion": "metallb.io/v1beta1",
-            "kind": "IPAddressPool",
-            "metadata": meta,
-            "spec": {"addresses": ["192.0.2.0/24"]},
-        },
-        {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": meta},
-    ]
-    for name, ip in services.items():
-        annotations = {"metallb.universe.tf/loadBalancerIPs": ip}
-        if checks and name in checks:
-            annotations[CHECK] = checks[name]
-        docs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": name, "namespace": "default", "annotations": annotations},
-                "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
-            }
-        )
-    return docs
+from lbd.daemon.health import HealthChecks
+from tests.unit.daemon.helpers import service_documents
 
 
 def test_allocations_follow_every_change_like_a_fresh_pass() -> None:
@@ -50,7 +25,9 @@ def test_allocations_follow_every_change_like_a_fresh_pass() -> None:
         {},
     ]
     for services in steps:
-        assert core.offer(parse_objects(documents(services), namespace="metallb-system")) == ()
+        assert (
+            core.offer(parse_objects(service_documents(services, l2=True), namespace="metallb-system")) == ()
+        )
         desired = core.compute({})
         assert desired is not None
         fresh = {a.key: a.addresses for a in desired.allocations.services if a.state is State.ALLOCATED}
@@ -70,7 +47,7 @@ def test_health_annotations_are_read_again_only_for_new_service_objects(
     monkeypatch.setattr(health, "parse_health_check", counting)
     checks = HealthChecks()
     first = parse_objects(
-        documents({"a": "192.0.2.10", "b": "192.0.2.11"}, {"a": "tcp:192.0.2.10:80"}),
+        service_documents({"a": "192.0.2.10", "b": "192.0.2.11"}, l2=True, checks={"a": "tcp:192.0.2.10:80"}),
         namespace="metallb-system",
     )
     found, errors = checks.update(first.world)
@@ -83,7 +60,8 @@ def test_health_annotations_are_read_again_only_for_new_service_objects(
     world = first.world
     services = {
         "default/b": parse_objects(
-            documents({"b": "192.0.2.11"}, {"b": "ftp://x"}), namespace="metallb-system"
+            service_documents({"b": "192.0.2.11"}, l2=True, checks={"b": "ftp://x"}),
+            namespace="metallb-system",
         ).world.services["default/b"]
     }
     found, errors = checks.update(type(world)(services=services))

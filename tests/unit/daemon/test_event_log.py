@@ -16,42 +16,7 @@ from lbd.daemon.core import DaemonCore
 from lbd.daemon.event_log import ServiceEventLog
 from lbd.logsetup import configure
 from lbd.reconcile import DesiredState
-
-
-def documents(services: dict[str, str], l2: bool = False) -> list[dict[str, Any]]:
-    """One pool, a BGP peer and advertisement (or an L2 advertisement); a Service per name -> IP."""
-    meta = {"name": "p", "namespace": "metallb-system"}
-    docs: list[dict[str, Any]] = [
-        {
-            "apiVersion": "metallb.io/v1beta1",
-            "kind": "IPAddressPool",
-            "metadata": meta,
-            "spec": {"addresses": ["192.0.2.0/24"]},
-        },
-    ]
-    if l2:
-        docs.append({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement", "metadata": meta})
-    else:
-        docs += [
-            {
-                "apiVersion": "metallb.io/v1beta2",
-                "kind": "BGPPeer",
-                "metadata": meta,
-                "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "198.51.100.1"},
-            },
-            {"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": meta},
-        ]
-    for name, ip in services.items():
-        annotations = {"metallb.universe.tf/loadBalancerIPs": ip}
-        docs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": name, "namespace": "default", "annotations": annotations},
-                "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
-            }
-        )
-    return docs
+from tests.unit.daemon.helpers import service_documents
 
 
 def desired(core: DaemonCore, docs: list[dict[str, Any]]) -> DesiredState:
@@ -74,7 +39,7 @@ def events(logs: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
 
 def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
     core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
-    first = desired(core, documents({"a": "192.0.2.10", "b": "192.0.2.11"}))
+    first = desired(core, service_documents({"a": "192.0.2.10", "b": "192.0.2.11"}))
     with capture_logs() as logs:
         assert write(events_log, first)
     assert events(logs) == [
@@ -88,7 +53,9 @@ def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
         # A recomputed desired state with the same content: nothing to say either.
         assert (
             core.offer(
-                parse_objects(documents({"a": "192.0.2.10", "b": "192.0.2.11"}), namespace="metallb-system")
+                parse_objects(
+                    service_documents({"a": "192.0.2.10", "b": "192.0.2.11"}), namespace="metallb-system"
+                )
             )
             == ()
         )
@@ -97,7 +64,7 @@ def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
         assert not write(events_log, again)
     assert logs == []
     # b moves, a goes, c cannot get its address (outside the pool).
-    second = desired(core, documents({"b": "192.0.2.12", "c": "203.0.113.1"}))
+    second = desired(core, service_documents({"b": "192.0.2.12", "c": "203.0.113.1"}))
     with capture_logs() as logs:
         assert write(events_log, second)
     assert events(logs) == [
@@ -114,28 +81,32 @@ def test_lines_once_per_change_and_none_for_an_unchanged_push() -> None:
 def test_layer2_answers_are_logged_by_service() -> None:
     core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
     with capture_logs() as logs:
-        write(events_log, desired(core, documents({"a": "192.0.2.10"}, l2=True)))
+        write(events_log, desired(core, service_documents({"a": "192.0.2.10"}, l2=True)))
     assert [(e["event"], e["ip"], e["protocol"]) for e in logs if "protocol" in e] == [
         ("serviceAnnounced", "192.0.2.10", "layer2")
     ]
 
 
 @pytest.fixture
-def debug_level() -> Iterator[None]:
-    """Another test may have left an info-level configuration, which drops debug lines before capture."""
+def log_level(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The level of the test's parameter, whatever an earlier test configured (capture comes after
+    the level filter: at info, debug lines never reach it)."""
     saved = structlog.get_config()
-    configure("debug")
+    configure(request.param)
     yield
     structlog.configure(**saved)
 
 
-@pytest.mark.usefixtures("debug_level")
+@pytest.mark.parametrize("log_level", ["debug"], indirect=True)
+@pytest.mark.usefixtures("log_level")
 def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_log, "EACH_LIMIT", 3)
     core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
     many = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
     with capture_logs() as logs:
-        events_log.update(desired(core, documents({**many, "bad": "203.0.113.1"}))).allocations.write()
+        events_log.update(
+            desired(core, service_documents({**many, "bad": "203.0.113.1"}))
+        ).allocations.write()
     debug = [e for e in logs if e["log_level"] == "debug"]
     summaries = [e for e in logs if e["event"] == "eventsSummarized"]
     assert len(debug) == 6
@@ -147,21 +118,14 @@ def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.
     assert by_event["ipAllocated"]["examples"] == [f"default/s{i}" for i in range(5)]
 
 
-@pytest.fixture
-def info_level() -> Iterator[None]:
-    saved = structlog.get_config()
-    configure("info")
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.mark.usefixtures("info_level")
+@pytest.mark.parametrize("log_level", ["info"], indirect=True)
+@pytest.mark.usefixtures("log_level")
 def test_a_large_push_without_debug_keeps_only_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_log, "EACH_LIMIT", 3)
     core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
     many = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
     with capture_logs() as logs:
-        lines = events_log.update(desired(core, documents(many)))
+        lines = events_log.update(desired(core, service_documents(many)))
         lines.allocations.write()
         lines.announcements.write()
     assert lines.addresses_changed and lines.allocations.count == 5
