@@ -85,10 +85,7 @@ def test_both_families_and_lengths_in_one_table_equal_reconcile() -> None:
         peers=[peer("r1"), peer("r2")],
     )
     v4 = [service(f"a{i}", ip=f"192.0.2.{i}") for i in range(0, 60, 3)]
-    v6 = [
-        service(f"b{i}", ip=f"2001:db8::{i:x}").replace(ip_families=("IPv6",))
-        for i in range(0, 60, 5)
-    ]
+    v6 = [service(f"b{i}", ip=f"2001:db8::{i:x}").replace(ip_families=("IPv6",)) for i in range(0, 60, 5)]
     steps = [v4 + v6, v4[5:] + v6[:4], v6, v4, v4 + v6]
     reconciler = Reconciler()
     for services in steps:
