@@ -8,16 +8,23 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from lbd.config import Config, Membership, load_paths
+from lbd.control.client import DEFAULT_SOCKET
 from lbd.logsetup import LOG_LEVELS, configure
 from lbd.malloc_tuning import pin_mmap_threshold
 from lbd.net.bfd_manager import BFDManager
 from lbd.reconcile import DesiredState
+
+if TYPE_CHECKING:
+    from lbd.control import ControlServer
+    from lbd.daemon.announcer import Announcer
+    from lbd.kube.runner import KubeRunner
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -80,6 +87,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--metrics", default="0.0.0.0:7472", metavar="ADDR", help="Prometheus endpoint HOST:PORT or 'off'"
     )
+    parser.add_argument(
+        "--socket",
+        default=DEFAULT_SOCKET,
+        metavar="PATH",
+        help=f"control socket of `lbd status` (kubectl exec) or 'off' (default {DEFAULT_SOCKET})",
+    )
     parser.add_argument("--log-level", choices=list(LOG_LEVELS), default="info")
     parser.set_defaults(handler=run)
 
@@ -105,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    from lbd.daemon.announcer import Announcer
     from lbd.daemon.wiring import Wiring, build_announcers
     from lbd.kube.client import new_api_client
     from lbd.kube.lease import LeaseSettings
@@ -177,6 +189,7 @@ async def _main(args: argparse.Namespace) -> int:
         announcers=[a.name for a in announcers],
     )
     await runner.start()
+    control = await _control_server(args.socket, runner, bfd, announcers)
     webhook = None
     if options.controller and args.webhook_port:
         webhook = await start_webhook(
@@ -192,6 +205,8 @@ async def _main(args: argparse.Namespace) -> int:
         log.info("kubeStopping")
         if webhook is not None:
             await webhook.cleanup()
+        if control is not None:
+            await control.close()
         await runner.stop()
         if membership is not None:
             await membership.stop()
@@ -199,6 +214,32 @@ async def _main(args: argparse.Namespace) -> int:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
     return 0
+
+
+async def _control_server(
+    path: str, runner: KubeRunner, bfd: BFDManager, announcers: Sequence[Announcer]
+) -> ControlServer | None:
+    """The same `lbd status` views as the standalone daemon, over this process's roles."""
+    from lbd.control import ControlServer
+    from lbd.daemon.announcer import StatusSource
+    from lbd.kube.views import KubeViews
+    from lbd.net.bfd_views import BfdViews
+
+    if path == "off":
+        return None
+    names = tuple(a.name for a in announcers)
+    server = ControlServer(path, KubeViews(runner, path, names).views())
+    for source in (*announcers, BfdViews(bfd)):
+        if isinstance(source, StatusSource):
+            for name, view in source.views().items():
+                server.add_view(name, view)
+    try:
+        await server.start()
+    except OSError as exc:
+        # An operator's window, not the job: the roles run on without it.
+        structlog.get_logger("lbd.kube").error("controlSocketFailed", path=path, error=str(exc))
+        return None
+    return server
 
 
 def _membership_settings(path: str, node: str, namespace: str) -> Membership:

@@ -99,31 +99,7 @@ class DaemonViews:
 
     def services(self, _args: Mapping[str, Any]) -> list[dict[str, Any]]:
         desired = self._core.desired
-        if desired is None:
-            return []
-        rows = []
-        for state in desired.services:
-            a = state.allocation
-            check = self._status.checks.get(a.key)
-            health = self._status.health.get(a.key)
-            l2 = state.l2
-            rows.append(
-                {
-                    "service": a.key,
-                    "state": a.state.value,
-                    "ips": [str(ip) for ip in a.addresses],
-                    "pool": a.pool,
-                    "reason": a.error or a.reason.value,
-                    "l2_owner": l2.owner if l2 is not None and l2.reason is None else None,
-                    "l2_reason": l2.reason.value if l2 is not None and l2.reason else None,
-                    "bgp_peers": list(state.bgp.peers) if state.bgp else [],
-                    "bgp_reason": state.bgp.reason.value if state.bgp and state.bgp.reason else None,
-                    "health_check": check.target if check else None,
-                    "healthy": health.healthy if health else None,
-                    "health_error": health.last_error if health else None,
-                }
-            )
-        return rows
+        return service_rows(desired, self._status.checks, self._status.health) if desired else []
 
     def config(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         core = self._core
@@ -142,18 +118,7 @@ class DaemonViews:
 
     def l2(self, _args: Mapping[str, Any]) -> list[dict[str, Any]]:
         desired = self._core.desired
-        if desired is None:
-            return []
-        return [
-            {
-                "ip": str(a.address),
-                "service": a.service,
-                "node": desired.node,
-                "interfaces": list(a.interfaces),
-                "all_interfaces": a.all_interfaces,
-            }
-            for a in desired.l2
-        ]
+        return l2_rows(desired) if desired else []
 
     def explain(self, args: Mapping[str, Any]) -> dict[str, Any]:
         key = args.get("service")
@@ -166,6 +131,50 @@ class DaemonViews:
         node_config = self._core.node_config
         lb_class = node_config.load_balancer_class if node_config else None
         return explain(plan_of(desired, lb_class), key, world.services.get(key))
+
+
+def service_rows(
+    desired: DesiredState,
+    checks: Mapping[str, HealthCheck] | None = None,
+    health: Mapping[str, HealthState] | None = None,
+) -> list[dict[str, Any]]:
+    """`lbd status services`: each service's allocation and this node's announcement decisions."""
+    checks, health = checks or {}, health or {}
+    rows = []
+    for state in desired.services:
+        a = state.allocation
+        check, outcome, l2 = checks.get(a.key), health.get(a.key), state.l2
+        rows.append(
+            {
+                "service": a.key,
+                "state": a.state.value,
+                "ips": [str(ip) for ip in a.addresses],
+                "pool": a.pool,
+                "reason": a.error or a.reason.value,
+                "l2_owner": l2.owner if l2 is not None and l2.reason is None else None,
+                "l2_reason": l2.reason.value if l2 is not None and l2.reason else None,
+                "bgp_peers": list(state.bgp.peers) if state.bgp else [],
+                "bgp_reason": state.bgp.reason.value if state.bgp and state.bgp.reason else None,
+                "health_check": check.target if check else None,
+                "healthy": outcome.healthy if outcome else None,
+                "health_error": outcome.last_error if outcome else None,
+            }
+        )
+    return rows
+
+
+def l2_rows(desired: DesiredState) -> list[dict[str, Any]]:
+    """`lbd status l2`: the addresses this node answers ARP/NDP for."""
+    return [
+        {
+            "ip": str(a.address),
+            "service": a.service,
+            "node": desired.node,
+            "interfaces": list(a.interfaces),
+            "all_interfaces": a.all_interfaces,
+        }
+        for a in desired.l2
+    ]
 
 
 def plan_of(desired: DesiredState, load_balancer_class: str | None) -> Plan:

@@ -4,10 +4,12 @@ its Lease; bad flags are refused before anything starts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from lbd.kube.controller import ingress_ips
 from tests.kube_emulator import KubeEmulator
@@ -17,11 +19,13 @@ LBD = [sys.executable, "-m", "lbd.cli"]
 
 
 async def test_controller_process_allocates_and_releases_its_lease_on_sigterm(
-    kube_emulator: KubeEmulator, kubeconfig: Path
+    kube_emulator: KubeEmulator, kubeconfig: Path, tmp_path: Path
 ) -> None:
     kube_emulator.create(pool("blue", "198.51.100.40/32"))
     kube_emulator.create(service("web"))
+    socket = tmp_path / "lbd.sock"
     args = ["kube", "--controller", "--kubeconfig", str(kubeconfig), "--namespace", NS, "--metrics", "off"]
+    args += ["--socket", str(socket)]
     timers = ["--lease-duration", "2", "--renew-deadline", "1", "--retry-period", "0.2", "--identity", "cmd"]
     proc = await asyncio.create_subprocess_exec(
         *LBD, *args, *timers, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -35,6 +39,12 @@ async def test_controller_process_allocates_and_releases_its_lease_on_sigterm(
         assert ips == ["198.51.100.40"]
         lease = kube_emulator.get("coordination.k8s.io/v1", "Lease", "lbd-controller", NS)
         assert lease["spec"]["holderIdentity"] == "cmd"
+        # `lbd status` against the process, as `kubectl exec` into its pod would.
+        summary = await query(socket, "summary")
+        assert summary["roles"] == ["controller"] and summary["controller_leading"] is True
+        assert summary["status_writes"] >= 1 and summary["config_generation"] >= 1
+        config = await query(socket, "config")
+        assert list(config["objects"]["IPAddressPool"]) == ["blue"]
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
     finally:
@@ -69,6 +79,7 @@ async def test_killed_leader_process_is_replaced_by_the_standby(
 ) -> None:
     kube_emulator.create(pool("blue", "198.51.100.40/31"))
     base = ["kube", "--controller", "--kubeconfig", str(kubeconfig), "--namespace", NS, "--metrics", "off"]
+    base += ["--socket", "off"]
     # A leader steps down after 2 s without renewing: room for a loaded machine.
     timers = ["--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.2"]
     procs = {
@@ -107,6 +118,15 @@ async def test_killed_leader_process_is_replaced_by_the_standby(
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+async def query(socket: Path, view: str) -> Any:
+    status = await asyncio.create_subprocess_exec(
+        *LBD, "status", view, "--socket", str(socket), "--json", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(status.communicate(), 15)
+    assert status.returncode == 0
+    return json.loads(out)
 
 
 def _holder(emulator: KubeEmulator) -> str | None:

@@ -12,6 +12,7 @@ from kubernetes_asyncio.client import ApiClient
 from lbd.config import Config
 from lbd.kube.liveness import speaker_pods
 from lbd.kube.runner import KubeOptions, KubeRunner, Liveness
+from lbd.kube.views import KubeViews
 from lbd.metrics import Metrics
 from lbd.reconcile import DesiredState
 from tests.kube_emulator import KubeEmulator
@@ -350,3 +351,33 @@ async def test_restarted_speaker_adopts_its_status_objects_and_leaves_others_alo
         assert kept["metadata"]["name"] in ("l2-old", "l2-dup")  # adopted, not created anew
         names = {o["metadata"]["name"] for o in statuses(kube_emulator, "ServiceL2Status")}
         assert "l2-other" in names  # n2's object is not ours to touch
+
+
+async def test_status_views_show_the_speakers_decisions(
+    kube_emulator: KubeEmulator, api_client: ApiClient
+) -> None:
+    kube_emulator.create(node("n1"))
+    kube_emulator.create(pool("blue", "198.51.100.10/32"))
+    kube_emulator.create(peer("frr", "192.0.2.1"))
+    kube_emulator.create(bgp_adv("bgp"))
+    kube_emulator.create(service("web"))
+    kube_emulator.create(endpoints("web", "n1"))
+    recorder = Recorder()
+    async with lbd(api_client, recorder) as runner:
+        await eventually(lambda: recorder.routes == {"frr": ["198.51.100.10/32"]}, what="route")
+        views = KubeViews(runner, "/run/lbd/test.sock", ("recorder",)).views()
+        summary = views["summary"]({})
+        assert summary["roles"] == ["controller", "speaker"] and summary["node"] == "n1"
+        assert (summary["services_announced_here"], summary["bgp_peers"], summary["bgp_routes"]) == (1, 1, 1)
+        assert summary["announcers"] == ["recorder"]
+        (row,) = views["services"]({})
+        assert (row["service"], row["ips"], row["pool"], row["bgp_peers"]) == (
+            "default/web",
+            ["198.51.100.10"],
+            "blue",
+            ["frr"],
+        )
+        assert views["l2"]({}) == []
+        explained = views["explain"]({"service": "default/web"})
+        assert explained["found"] is True and explained["ips"] == ["198.51.100.10"]
+        assert list(views["config"]({})["objects"]["BGPPeer"]) == ["frr"]
