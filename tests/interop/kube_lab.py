@@ -80,6 +80,7 @@ def start(lab: Lab, ns: Netns, objects: list[Obj], tmp_path: Path) -> tuple[Proc
     wait_for(kubeconfig.exists, 10, message="the emulator writing its kubeconfig")
     lbd_args = ["--kubeconfig", str(kubeconfig), "--node", NODE, "--liveness", "nodes", "--metrics", "off"]
     lbd_args += ["--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.3"]
+    lbd_args += ["--socket", str(lab.path("lbd-kube.sock"))]
     lbd = lab.spawn(ns, [PYTHON, "-m", "lbd.cli", "kube", *lbd_args], name="lbd", env=ENV, cwd=REPO)
     return api, lbd
 

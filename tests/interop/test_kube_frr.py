@@ -20,6 +20,7 @@ import pytest
 from tests.interop import kube_lab
 from tests.interop.kube_lab import NODE, ctl, metallb
 from tests.lab import AddressPlan, Lab, wait_for
+from tests.lab.daemon import status
 from tests.lab.fixtures import FrrFactory
 from tests.lab.frr import Frr
 
@@ -78,6 +79,12 @@ def test_service_route_reaches_frr_survives_api_outage_and_is_withdrawn(
         lambda: kube_lab.events(me, "web") if len(kube_lab.events(me, "web")) >= 2 else None, 10
     )
     assert ("IPAllocated", f'Assigned IP "{address}"') in reasons
+    # `lbd status` in the pod (here: the process's socket) shows what FRR shows.
+    socket = lab.path("lbd-kube.sock")
+    (session,) = status(socket, "bgp", "summary")
+    assert session["state"] == "Established" and session["prefixes_sent"] == 1
+    (row,) = status(socket, "services")
+    assert (row["service"], row["ips"], row["bgp_peers"]) == ("default/web", [address], ["frr"])
     assert ("nodeAssigned", f'announcing from node "{NODE}" with protocol "bgp"') in reasons
 
     # The API server stops answering for 4 s; FRR must keep the route all along.
