@@ -125,6 +125,7 @@ async def _main(args: argparse.Namespace) -> int:
     from lbd.kube.webhook import start_webhook
     from lbd.metrics import Metrics
     from lbd.metrics_http import start_metrics_server
+    from lbd.net.l2_announcer import L2Announcer
     from lbd.net.membership_udp import MembershipService
 
     both = not (args.controller or args.speaker)
@@ -167,13 +168,18 @@ async def _main(args: argparse.Namespace) -> int:
             # Every change of the live set makes the speaker recompute its L2 elections.
             on_change=lambda _members: runner.wake(),
         )
+    l2 = next((a for a in announcers if isinstance(a, L2Announcer)), None)
     runner = KubeRunner(
         client,
         options,
         announcers=announcers,
         metrics=metrics,
         live_nodes=membership.live if membership is not None else None,
+        # The speaker's L2 decisions and ServiceL2Status objects name this node's eligible interfaces.
+        interfaces=l2.eligible_interfaces if l2 is not None else tuple,
     )
+    if l2 is not None:
+        l2.on_interfaces_changed = runner.wake
     if membership is not None:
         await membership.start()
     stop = asyncio.Event()

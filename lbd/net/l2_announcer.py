@@ -102,6 +102,10 @@ class L2Announcer:
         self._link_return_hold = link_return_hold
         self._reannounce_settle = reannounce_settle
         self.send_failures = 0
+        # Called when the set of eligible interfaces changes (the Kubernetes speaker recomputes: its
+        # decisions and ServiceL2Status objects name them).
+        self.on_interfaces_changed: Callable[[], None] | None = None
+        self._eligible: tuple[str, ...] = ()
         metrics.add_provider(self._samples)
 
     @property
@@ -111,6 +115,11 @@ class L2Announcer:
     @property
     def responder(self) -> Responder:
         return self._responder
+
+    def eligible_interfaces(self) -> tuple[str, ...]:
+        """Names of the interfaces ARP/NDP may answer on now (empty until link tracking started, that
+        is until this node first had an address to answer for: unknown, not none)."""
+        return self._eligible
 
     async def apply(self, config: Config, desired: DesiredState) -> None:
         if self._loop is None and not desired.l2:
@@ -184,7 +193,7 @@ class L2Announcer:
             raise
         self._links, self._groups, self._loop = links, self._groups_factory(), loop
         self._interfaces = {i.name: i for i in interfaces}
-        self._responder.set_interfaces(interfaces, loop.time())
+        self._show_interfaces()
         return loop
 
     def _on_interfaces(self, interfaces: tuple[Interface, ...]) -> None:
@@ -208,6 +217,11 @@ class L2Announcer:
         shown = [replace(i, carrier=False) if i.name in self._held else i for i in self._interfaces.values()]
         self._responder.set_interfaces(shown, now)
         self._pump()
+        eligible = tuple(sorted(i.name for i in shown if i.ineligible() is None))
+        if eligible != self._eligible:
+            self._eligible = eligible
+            if self.on_interfaces_changed is not None:
+                self.on_interfaces_changed()
         if self._hold_timer is not None:
             self._hold_timer.cancel()
             self._hold_timer = None

@@ -3,6 +3,8 @@ the same link. The client's arping is what counts.
 
 - a LoadBalancer Service with an L2Advertisement: the client resolves its address to lbd's MAC, and a
   ServiceL2Status names the node and the interface;
+- an L2Advertisement naming no interface: the status names the interfaces lbd found eligible (eth0,
+  not lo), as MetalLB's does;
 - deleting the Service: no more answers, and the status object is gone.
 """
 
@@ -51,6 +53,16 @@ def test_service_address_is_answered_by_arp_and_released_on_delete(lab: Lab, tmp
     }
     events = wait_for(lambda: [e for e in kube_lab.events(me, "web") if e[0] == "nodeAssigned"], 10)
     assert events == [("nodeAssigned", f'announcing from node "{NODE}" with protocol "layer2"')]
+
+    # An advertisement naming no interface (every eligible one): the status lists what link tracking
+    # found on the node, not nothing.
+    ctl(me, "delete", "metallb.io/v1beta1", "L2Advertisement", "l2", NS)
+    kube_lab.create(me, [metallb("L2Advertisement", "any", {})])
+    wait_for(
+        lambda: [s["interfaces"] for s in status()] == [[{"name": "eth0"}]] and status(),
+        10,
+        message="the status to name the eligible interfaces",
+    )
 
     ctl(me, "delete", "v1", "Service", "web", "default")
     wait_for(lambda: arping(client, "eth0", address) is None, 15, message="the answers to stop")

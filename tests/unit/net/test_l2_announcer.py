@@ -297,3 +297,22 @@ async def test_vip_lost_before_the_settle_is_not_announced_again() -> None:
     await asyncio.sleep(REANNOUNCE_SETTLE + 0.03)
     assert world.take() == []
     await announcer.close()
+
+
+async def test_no_link_tracking_without_answers_then_eligible_interfaces_reported() -> None:
+    world = World()
+    announcer = world.announcer()
+    changes: list[tuple[str, ...]] = []
+    announcer.on_interfaces_changed = lambda: changes.append(announcer.eligible_interfaces())
+    await apply(announcer, desired())
+    assert world.links is None and announcer.eligible_interfaces() == ()  # unknown: nothing to answer
+    await apply(announcer, desired(VIP))
+    assert world.links is not None and changes == [("eth0",)]
+    world.links.on_change((replace(ETH0, up=False),))
+    assert changes[-1] == ()
+    world.links.on_change((ETH0,))
+    # Back up, but held until the link-return hold ends: still not eligible.
+    assert changes[-1] == ()
+    await asyncio.sleep(LINK_RETURN_HOLD + 0.03)
+    assert changes[-1] == ("eth0",) and len(changes) == 3
+    await announcer.close()
