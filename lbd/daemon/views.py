@@ -51,6 +51,10 @@ def error_doc(error: ConfigError) -> dict[str, str]:
     }
 
 
+# The views `lbd run` and every `lbd kube` process serve themselves (announcers add theirs).
+STATUS_VIEWS = ("summary", "services", "config", "l2", "explain")
+
+
 class DaemonViews:
     """`summary`, `services`, `config`, `l2` and `explain`, over one DaemonCore and its Status."""
 
@@ -61,13 +65,7 @@ class DaemonViews:
         self._status = status
 
     def views(self) -> dict[str, View]:
-        return {
-            "summary": self.summary,
-            "services": self.services,
-            "config": self.config,
-            "l2": self.l2,
-            "explain": self.explain,
-        }
+        return {name: getattr(self, name) for name in STATUS_VIEWS}
 
     def summary(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         core, status = self._core, self._status

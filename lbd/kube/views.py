@@ -17,7 +17,7 @@ from lbd import __version__
 from lbd.allocator.requests import State
 from lbd.commands.explain_cmd import explain
 from lbd.control.server import View, ViewError
-from lbd.daemon.views import describe, error_doc, l2_rows, plan_of, service_rows
+from lbd.daemon.views import STATUS_VIEWS, describe, error_doc, l2_rows, plan_of, service_rows
 from lbd.kube.runner import KubeRunner
 from lbd.reconcile import DesiredState
 
@@ -34,13 +34,7 @@ class KubeViews:
         self._started_at = time.time()
 
     def views(self) -> dict[str, View]:
-        return {
-            "summary": self.summary,
-            "services": self.services,
-            "config": self.config,
-            "l2": self.l2,
-            "explain": self.explain,
-        }
+        return {name: getattr(self, name) for name in STATUS_VIEWS}
 
     def _desired(self) -> DesiredState | None:
         speaker = self._runner.speaker

@@ -87,6 +87,10 @@ def test_layer2_answers_are_logged_by_service() -> None:
     ]
 
 
+# Five services allocated at once: more than a (patched) limit of three lines.
+MANY = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
+
+
 @pytest.fixture
 def log_level(request: pytest.FixtureRequest) -> Iterator[None]:
     """The level of the test's parameter, whatever an earlier test configured (capture comes after
@@ -101,12 +105,9 @@ def log_level(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.mark.usefixtures("log_level")
 def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_log, "EACH_LIMIT", 3)
-    core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
-    many = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
     with capture_logs() as logs:
-        events_log.update(
-            desired(core, service_documents({**many, "bad": "203.0.113.1"}))
-        ).allocations.write()
+        pushed = desired(DaemonCore("n1", time.time), service_documents({**MANY, "bad": "203.0.113.1"}))
+        ServiceEventLog().update(pushed).allocations.write()
     debug = [e for e in logs if e["log_level"] == "debug"]
     summaries = [e for e in logs if e["event"] == "eventsSummarized"]
     assert len(debug) == 6
@@ -122,10 +123,8 @@ def test_a_large_push_is_summarised_with_each_line_at_debug(monkeypatch: pytest.
 @pytest.mark.usefixtures("log_level")
 def test_a_large_push_without_debug_keeps_only_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_log, "EACH_LIMIT", 3)
-    core, events_log = DaemonCore("n1", time.time), ServiceEventLog()
-    many = {f"s{i}": f"192.0.2.{10 + i}" for i in range(5)}
     with capture_logs() as logs:
-        lines = events_log.update(desired(core, service_documents(many)))
+        lines = ServiceEventLog().update(desired(DaemonCore("n1", time.time), service_documents(MANY)))
         lines.allocations.write()
         lines.announcements.write()
     assert lines.addresses_changed and lines.allocations.count == 5

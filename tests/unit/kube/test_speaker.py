@@ -152,12 +152,7 @@ async def test_l2_service_is_announced_with_event_and_status(
 async def test_bgp_service_goes_to_the_peer_with_a_bgp_status(
     kube_emulator: KubeEmulator, api_client: ApiClient
 ) -> None:
-    kube_emulator.create(node("n1"))
-    kube_emulator.create(pool("blue", "198.51.100.10/32"))
-    kube_emulator.create(peer("frr", "192.0.2.1"))
-    kube_emulator.create(bgp_adv("bgp"))
-    kube_emulator.create(service("web"))
-    kube_emulator.create(endpoints("web", "n1"))
+    bgp_world(kube_emulator)
     recorder = Recorder()
     async with lbd(api_client, recorder):
         await eventually(lambda: recorder.routes == {"frr": ["198.51.100.10/32"]}, what="route")
@@ -175,6 +170,16 @@ async def test_bgp_service_goes_to_the_peer_with_a_bgp_status(
         kube_emulator.replace(endpoints("web", "n1", ready=False) | {"metadata": _meta(kube_emulator)})
         await eventually(lambda: recorder.routes == {"frr": []}, what="withdraw")
         await eventually(lambda: not statuses(kube_emulator, "ServiceBGPStatus"))
+
+
+def bgp_world(emulator: KubeEmulator) -> None:
+    """Node n1, pool blue (one address), BGPPeer frr and an advertisement; Service web ready on n1."""
+    emulator.create(node("n1"))
+    emulator.create(pool("blue", "198.51.100.10/32"))
+    emulator.create(peer("frr", "192.0.2.1"))
+    emulator.create(bgp_adv("bgp"))
+    emulator.create(service("web"))
+    emulator.create(endpoints("web", "n1"))
 
 
 def _meta(emulator: KubeEmulator) -> Obj:
@@ -356,12 +361,7 @@ async def test_restarted_speaker_adopts_its_status_objects_and_leaves_others_alo
 async def test_status_views_show_the_speakers_decisions(
     kube_emulator: KubeEmulator, api_client: ApiClient
 ) -> None:
-    kube_emulator.create(node("n1"))
-    kube_emulator.create(pool("blue", "198.51.100.10/32"))
-    kube_emulator.create(peer("frr", "192.0.2.1"))
-    kube_emulator.create(bgp_adv("bgp"))
-    kube_emulator.create(service("web"))
-    kube_emulator.create(endpoints("web", "n1"))
+    bgp_world(kube_emulator)
     recorder = Recorder()
     async with lbd(api_client, recorder) as runner:
         await eventually(lambda: recorder.routes == {"frr": ["198.51.100.10/32"]}, what="route")
