@@ -123,6 +123,21 @@ class AllocationRun:
             return None
         return span
 
+    def _grant_ipv4(
+        self,
+        key: str,
+        value: int,
+        *,
+        kept: bool,
+        namespace: str,
+        labels: Mapping[str, str],
+        ports: Sequence[Port],
+        sharing: SharingKey,
+    ) -> Assignment | None:
+        """`_take_ipv4`, then the verdict with the range's shared tail: a kept or a new allocation's."""
+        span = self._take_ipv4(key, value, namespace=namespace, labels=labels, ports=ports, sharing=sharing)
+        return None if span is None else Assignment.one_ipv4(key, value, span[5] if kept else span[4])
+
     # -- MetalLB Allocator primitives -------------------------------------------------------------
 
     def pool_for(self, addresses: Sequence[IPAddress]) -> PoolPolicy | None:
@@ -267,29 +282,43 @@ class AllocationRun:
         address = desired[0]
         if address.__class__ is not ipaddress.IPv4Address:
             return None
-        value = int(address)
-        span = self._take_ipv4(
-            req.key, value, namespace=req.namespace, labels=req.labels, ports=req.ports, sharing=req.sharing
+        return self._grant_ipv4(
+            req.key,
+            int(address),
+            kept=False,
+            namespace=req.namespace,
+            labels=req.labels,
+            ports=req.ports,
+            sharing=req.sharing,
         )
-        return None if span is None else Assignment.one_ipv4(req.key, value, span[4])
 
     def take_address(self, entry: RequestedAddress) -> Assignment | None:
         """`take_requested` for a service in that shape from the start. It never shares, so the book
         records no ports for it (as for any service that does not share)."""
         key, value, service = entry
-        span = self._take_ipv4(
-            key, value, namespace=service.namespace, labels=service.labels, ports=(), sharing=NO_SHARING
+        return self._grant_ipv4(
+            key,
+            value,
+            kept=False,
+            namespace=service.namespace,
+            labels=service.labels,
+            ports=(),
+            sharing=NO_SHARING,
         )
-        return None if span is None else Assignment.one_ipv4(key, value, span[4])
 
     def keep_address(self, entry: HeldAddress) -> Assignment | None:
         """`keep_requested` for a service in that shape from the start (it never shares, see
         `take_address`)."""
         key, value, service = entry
-        span = self._take_ipv4(
-            key, value, namespace=service.namespace, labels=service.labels, ports=(), sharing=NO_SHARING
+        return self._grant_ipv4(
+            key,
+            value,
+            kept=True,
+            namespace=service.namespace,
+            labels=service.labels,
+            ports=(),
+            sharing=NO_SHARING,
         )
-        return None if span is None else Assignment.one_ipv4(key, value, span[5])
 
     def keep_requested(self, req: ServiceRequest) -> Assignment | None:
         """`keep` then `kept` for the same case once the service holds its address (every pass after
@@ -307,11 +336,15 @@ class AllocationRun:
         address = current[0]
         if address.__class__ is not ipaddress.IPv4Address:
             return None
-        value = int(address)
-        span = self._take_ipv4(
-            req.key, value, namespace=req.namespace, labels=req.labels, ports=req.ports, sharing=req.sharing
+        return self._grant_ipv4(
+            req.key,
+            int(address),
+            kept=True,
+            namespace=req.namespace,
+            labels=req.labels,
+            ports=req.ports,
+            sharing=req.sharing,
         )
-        return None if span is None else Assignment.one_ipv4(req.key, value, span[5])
 
     def allocate_new(self, req: ServiceRequest) -> tuple[_Grant, Reason]:
         """MetalLB `allocateIPs`."""
