@@ -167,10 +167,10 @@ def test_connect_retry_backoff_doubles_and_caps() -> None:
     assert s.get_timer() == now + 5.0 + 10.0
 
 
-def test_connection_collision_keeps_the_connection_of_the_higher_bgp_identifier() -> None:
-    # RFC 4271 §6.8: a (192.0.2.1) < b (192.0.2.2): the connection a initiated (1) is closed by both.
-    a = Session(config(64512, 64513, "192.0.2.1"))
-    b = Session(config(64513, 64512, "192.0.2.2"))
+def crossed_dials(a_id: str, b_id: str) -> Pair:
+    """a (AS 64512) and b (AS 64513) dial each other at once: connection 1 is a's, 2 is b's."""
+    a = Session(config(64512, 64513, a_id))
+    b = Session(config(64513, 64512, b_id))
     p = Pair(a, b)
     a.start(0.0)
     b.start(0.0)
@@ -179,6 +179,13 @@ def test_connection_collision_keeps_the_connection_of_the_higher_bgp_identifier(
     b.connection_made(0.0, 2, B_ADDR, A_ADDR, outbound=True)
     a.connection_made(0.0, 2, A_ADDR, B_ADDR, outbound=False)
     p.transfer()
+    return p
+
+
+def test_connection_collision_keeps_the_connection_of_the_higher_bgp_identifier() -> None:
+    # RFC 4271 §6.8: a (192.0.2.1) < b (192.0.2.2): the connection a initiated (1) is closed by both.
+    p = crossed_dials("192.0.2.1", "192.0.2.2")
+    a, b = p.a, p.b
     assert a.state == b.state == State.ESTABLISHED
     for evs in (p.events_a, p.events_b):
         est = [e for e in evs if isinstance(e, Established)]
@@ -227,17 +234,8 @@ def test_a_collision_cease_when_established_is_a_failure_like_any_notification()
 
 def test_collision_with_equal_identifiers_keeps_the_larger_as_connection() -> None:
     # RFC 6286 §2.3: a (AS 64512) and b (AS 64513) share 192.0.2.9: b's connection (2) survives.
-    a = Session(config(64512, 64513, "192.0.2.9"))
-    b = Session(config(64513, 64512, "192.0.2.9"))
-    p = Pair(a, b)
-    a.start(0.0)
-    b.start(0.0)
-    a.connection_made(0.0, 1, A_ADDR, B_ADDR, outbound=True)
-    b.connection_made(0.0, 1, B_ADDR, A_ADDR, outbound=False)
-    b.connection_made(0.0, 2, B_ADDR, A_ADDR, outbound=True)
-    a.connection_made(0.0, 2, A_ADDR, B_ADDR, outbound=False)
-    p.transfer()
-    assert a.state == b.state == State.ESTABLISHED
+    p = crossed_dials("192.0.2.9", "192.0.2.9")
+    assert p.a.state == p.b.state == State.ESTABLISHED
     for evs in (p.events_a, p.events_b):
         assert [e.conn_id for e in evs if isinstance(e, Established)] == [2]
 
