@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def rss(kind: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(kind + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from bench.bench_pipeline import child_records, rss
+from bench.bench_pipeline import write_config as write_pipeline_config
 
 
 def reset_peak() -> None:
@@ -41,22 +36,19 @@ def reset_peak() -> None:
 
 
 def write_config(directory: Path, count: int, fmt: str) -> None:
+    """The pipeline benchmark's configuration, plus one more Service in a file of its own."""
     from bench.bench_bgp_scale import service_document
-    from bench.bench_pipeline import documents
 
-    docs = documents(count)
+    write_pipeline_config(directory, count, fmt)
     extra = service_document(count + 1)
     if fmt == "json":
-        (directory / "config.json").write_text(
-            json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
-        )
         (directory / "extra.json").write_text(json.dumps(extra))
     else:
         import yaml
 
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        (directory / "config.yaml").write_text(yaml.dump_all(docs, Dumper=dumper))
-        (directory / "extra.yaml").write_text(yaml.dump(extra, Dumper=dumper))
+        (directory / "extra.yaml").write_text(
+            yaml.dump(extra, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+        )
 
 
 def child(directory: str, fmt: str, traced: bool) -> None:
@@ -130,10 +122,7 @@ def run(count: int, fmt: str, traced: bool) -> list[dict[str, Any]]:
         write_config(Path(tmp), count, fmt)
         command = [sys.executable, __file__, "--child", tmp, "--format", fmt]
         command += ["--tracemalloc"] if traced else []
-        out = subprocess.run(command, check=False, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"child failed ({out.returncode}):\n{out.stderr}")
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        return child_records(command)
 
 
 def main() -> int:

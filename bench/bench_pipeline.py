@@ -105,19 +105,19 @@ def child(directory: str, spawned: float) -> None:
     print(json.dumps({"stage": "peak", "t": time.time() - spawned, "rss": rss("VmHWM")}), flush=True)
 
 
+def child_records(argv: list[str]) -> list[dict[str, Any]]:
+    """Run a measured child process; the JSON lines it printed (a benchmark's stages)."""
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"child failed ({out.returncode}):\n{out.stderr}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
 def run(count: int, fmt: str) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         write_config(Path(tmp), count, fmt)
         spawned = time.time()
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", tmp, "--spawned", repr(spawned)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if out.returncode != 0:
-        raise SystemExit(f"child failed ({out.returncode}):\n{out.stderr}")
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        return child_records([sys.executable, __file__, "--child", tmp, "--spawned", repr(spawned)])
 
 
 def main() -> int:
