@@ -148,6 +148,20 @@ def time_reconcile(n: int, repeat: int) -> None:
     time_changes(snapshot, n)
 
 
+def with_new_service(
+    base: Snapshot, services: dict[str, Service], slices: dict[str, EndpointSlice], i: int
+) -> tuple[Service, Snapshot]:
+    """`base` plus Service ns/new{i} with a ready endpoint on n1 (added to `services` and `slices`,
+    which the caller removes it from again)."""
+    svc = Service(f"new{i}", "ns", type="LoadBalancer", ports=(ServicePort(80),))
+    piece = EndpointSlice(
+        f"new{i}-1", "ns", f"new{i}", endpoints=(Endpoint(("203.0.113.1",), node_name="n1"),)
+    )
+    services[svc.key], slices[f"ns/new{i}-1"] = svc, piece
+    world = dataclasses.replace(base.world, services=FrozenMap(services), endpoint_slices=FrozenMap(slices))
+    return svc, dataclasses.replace(base, world=world)
+
+
 def time_changes(snapshot: Snapshot, n: int, changes: int = 200) -> None:
     """One Service (with its EndpointSlice) added, then removed, against a settled Reconciler."""
     reconciler = Reconciler()
@@ -161,17 +175,7 @@ def time_changes(snapshot: Snapshot, n: int, changes: int = 200) -> None:
     services, slices = dict(base.world.services), dict(base.world.endpoint_slices)
     samples = []
     for i in range(changes):
-        svc = Service(f"new{i}", "ns", type="LoadBalancer", ports=(ServicePort(80),))
-        piece = EndpointSlice(
-            f"new{i}-1", "ns", f"new{i}", endpoints=(Endpoint(("203.0.113.1",), node_name="n1"),)
-        )
-        services[svc.key], slices[f"ns/new{i}-1"] = svc, piece
-        added = dataclasses.replace(
-            base,
-            world=dataclasses.replace(
-                base.world, services=FrozenMap(services), endpoint_slices=FrozenMap(slices)
-            ),
-        )
+        svc, added = with_new_service(base, services, slices, i)
         start = time.perf_counter()
         state = reconciler.reconcile(added)
         samples.append(time.perf_counter() - start)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_allocator import reconcile_snapshot
+from bench.bench_allocator import reconcile_snapshot, with_new_service
 from lbd.allocator.incremental import IncrementalAllocator
 from lbd.allocator.requests import AllocationResult
 from lbd.config.frozen import FrozenMap
@@ -39,8 +39,6 @@ from lbd.config.model import (
     BGPAdvertisement,
     BGPPeer,
     Config,
-    Endpoint,
-    EndpointSlice,
     IPAddressPool,
     Service,
     ServicePort,
@@ -179,15 +177,7 @@ def time_changes(count: int, changes: int = 100) -> None:
     services, slices = dict(base.world.services), dict(base.world.endpoint_slices)
     samples = []
     for i in range(changes):
-        svc = Service(f"new{i}", "ns", type="LoadBalancer", ports=(ServicePort(80),))
-        piece = EndpointSlice(
-            f"new{i}-1", "ns", f"new{i}", endpoints=(Endpoint(("203.0.113.1",), node_name="n1"),)
-        )
-        services[svc.key], slices[f"ns/new{i}-1"] = svc, piece
-        world = dataclasses.replace(
-            base.world, services=FrozenMap(services), endpoint_slices=FrozenMap(slices)
-        )
-        added = dataclasses.replace(base, world=world)
+        svc, added = with_new_service(base, services, slices, i)
         allocations = allocate(added, allocator)
         start = time.perf_counter()
         reconciler.desired_state(added, allocations)
