@@ -20,7 +20,7 @@ import yaml
 
 from tests.interop.test_bgp_harness import LBD_ASN, PEER_ASN, adv_doc, frr_conf, peer_doc, pool_doc
 from tests.lab import AddressPlan, Lab, Netns, wait_for
-from tests.lab.daemon import delivered, status
+from tests.lab.daemon import GREETER, delivered, greeting, status
 from tests.lab.fixtures import FrrFactory
 from tests.lab.proc import Proc
 
@@ -29,26 +29,6 @@ pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 PORT = 8080
-
-SERVER = r"""
-import asyncio, sys
-
-async def main():
-    async def greet(reader, writer):
-        writer.write(b"hello\n")
-        await writer.drain()
-        writer.close()
-    server = await asyncio.start_server(greet, host=None, port=int(sys.argv[1]))
-    await server.serve_forever()
-
-asyncio.run(main())
-"""
-
-CONNECT = r"""
-import socket, sys
-with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1) as s:
-    print(s.recv(100).decode().strip())
-"""
 
 BFD = """
 bfd
@@ -92,11 +72,7 @@ def documents(router: str, vip: str) -> list[dict[str, Any]]:
 
 
 def greeted(ns: Netns, vip: str) -> Callable[[], bool]:
-    def check() -> bool:
-        result = ns.run([sys.executable, "-c", CONNECT, vip, str(PORT)], check=False, timeout=10)
-        return result.returncode == 0 and result.stdout.strip() == "hello"
-
-    return check
+    return lambda: greeting(ns, vip, PORT) == "hello"
 
 
 def test_bgp_route_delivers_health_withdraws_stop_sends_cease(lab: Lab, frr: FrrFactory) -> None:
@@ -118,7 +94,7 @@ def test_bgp_route_delivers_health_withdraws_stop_sends_cease(lab: Lab, frr: Frr
     config.mkdir()
     (config / "lbd.yaml").write_text(yaml.safe_dump_all(documents(uplink.ip(1), vip)))
     socket = lab.path("lbd.sock")
-    lab.spawn(node, [sys.executable, "-c", SERVER, str(PORT)], name="server")
+    lab.spawn(node, [sys.executable, "-c", GREETER, "hello", str(PORT)], name="server")
     lbd: Proc = lab.spawn(
         node,
         [
@@ -157,7 +133,7 @@ def test_bgp_route_delivers_health_withdraws_stop_sends_cease(lab: Lab, frr: Frr
     assert status(socket, "services")[0]["bgp_reason"] == "noLocalEndpoints"
 
     # It comes back: route and address return.
-    lab.spawn(node, [sys.executable, "-c", SERVER, str(PORT)], name="server2")
+    lab.spawn(node, [sys.executable, "-c", GREETER, "hello", str(PORT)], name="server2")
     router.wait_route(f"{vip}/32")
     wait_for(greeted(client, vip), 10, message="client reaches the server again")
 

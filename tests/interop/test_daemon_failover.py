@@ -20,7 +20,7 @@ import yaml
 
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import neigh_mac
-from tests.lab.daemon import delivered, status
+from tests.lab.daemon import GREETER, delivered, greeting, status
 from tests.lab.proc import Proc
 
 pytestmark = pytest.mark.lab
@@ -29,26 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 PORT = 8080
 NODES = ("node-a", "node-b")
-
-SERVER = r"""
-import asyncio, sys
-
-async def main():
-    async def greet(reader, writer):
-        writer.write(sys.argv[1].encode() + b"\n")
-        await writer.drain()
-        writer.close()
-    server = await asyncio.start_server(greet, host=None, port=int(sys.argv[2]))
-    await server.serve_forever()
-
-asyncio.run(main())
-"""
-
-CONNECT = r"""
-import socket, sys
-with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1) as s:
-    print(s.recv(100).decode().strip())
-"""
 
 
 def documents(addresses: dict[str, str], vip: str) -> list[dict[str, Any]]:
@@ -91,8 +71,7 @@ def sees(socket: Path, live: list[str]) -> Callable[[], bool]:
 
 
 def answer(ns: Netns, vip: str) -> str | None:
-    result = ns.run([sys.executable, "-c", CONNECT, vip, str(PORT)], check=False, timeout=10)
-    return result.stdout.strip() if result.returncode == 0 else None
+    return greeting(ns, vip, PORT)
 
 
 def test_owner_crash_moves_the_vip_and_its_delivery(lab: Lab) -> None:
@@ -113,7 +92,7 @@ def test_owner_crash_moves_the_vip_and_its_delivery(lab: Lab) -> None:
     sockets = {name: lab.path(f"{name}.sock") for name in NODES}
     procs: dict[str, Proc] = {}
     for name, ns in nodes.items():
-        lab.spawn(ns, [sys.executable, "-c", SERVER, name, str(PORT)], name="server")
+        lab.spawn(ns, [sys.executable, "-c", GREETER, name, str(PORT)], name="server")
         procs[name] = lab.spawn(
             ns,
             [

@@ -21,14 +21,13 @@ from tests.interop.test_daemon_failover import (
     PORT,
     PYTHON,
     REPO,
-    SERVER,
     answer,
     documents,
     started,
 )
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import arping, neigh_mac, resolve
-from tests.lab.daemon import delivered, status
+from tests.lab.daemon import GREETER, delivered, status
 from tests.lab.proc import Proc
 
 pytestmark = pytest.mark.lab
@@ -85,7 +84,7 @@ def test_failed_check_moves_the_vip_to_a_healthy_node(lab: Lab) -> None:
     servers: dict[str, Proc] = {}
     procs: dict[str, Proc] = {}
     for name, ns in nodes.items():
-        servers[name] = lab.spawn(ns, [PYTHON, "-c", SERVER, name, str(PORT)], name="server")
+        servers[name] = lab.spawn(ns, [PYTHON, "-c", GREETER, name, str(PORT)], name="server")
         procs[name] = lab.spawn(
             ns,
             [
@@ -139,7 +138,7 @@ def test_failed_check_moves_the_vip_to_a_healthy_node(lab: Lab) -> None:
 
     # The server comes back: one success makes the check pass and the election, which prefers the first
     # node in the hash order, gives the VIP back to it.
-    servers[first] = lab.spawn(nodes[first], [PYTHON, "-c", SERVER, first, str(PORT)], name="server-again")
+    servers[first] = lab.spawn(nodes[first], [PYTHON, "-c", GREETER, first, str(PORT)], name="server-again")
     wait_for(lambda: settled_on(nodes, sockets, first, vip), BUDGET + 5, message=f"{first} owns it again")
     assert wait_for(lambda: answer(client, vip) == first, 10, message="client reaches it again")
     assert arping(client, "eth0", vip) == nodes[first].mac("eth0")

@@ -21,7 +21,7 @@ import yaml
 
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import arping, ndisc6, neigh_mac
-from tests.lab.daemon import status
+from tests.lab.daemon import GREETER, greeting, status
 from tests.lab.proc import Proc
 from tests.lab.requirements import require_tools
 
@@ -30,27 +30,6 @@ pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 PORT = 8080
-
-SERVER = r"""
-import asyncio, sys
-
-async def main():
-    async def greet(reader, writer):
-        writer.write(b"hello from " + sys.argv[1].encode() + b"\n")
-        await writer.drain()
-        writer.close()
-    # host=None: every address of both families, the VIPs on the dummy link included.
-    server = await asyncio.start_server(greet, host=None, port=int(sys.argv[2]))
-    await server.serve_forever()
-
-asyncio.run(main())
-"""
-
-CONNECT = r"""
-import socket, sys
-with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2) as s:
-    print(s.recv(100).decode().strip())
-"""
 
 
 def documents(v4: str, v6: str, *, checked: bool, extra: bool = True) -> list[dict[str, Any]]:
@@ -128,8 +107,7 @@ def greeted(ns: Netns, address: str) -> Callable[[], bool]:
 
 
 def connect(ns: Netns, address: str) -> str:
-    result = ns.run([sys.executable, "-c", CONNECT, address, str(PORT)], check=False, timeout=10)
-    return result.stdout.strip() if result.returncode == 0 else f"failed: {result.stderr.strip()[-200:]}"
+    return greeting(ns, address, PORT, timeout=2.0) or "failed: no answer"
 
 
 def test_local_delivery_health_reload_and_stop(lab: Lab) -> None:
@@ -180,7 +158,7 @@ def test_local_delivery_health_reload_and_stop(lab: Lab) -> None:
     services = {row["service"]: row for row in status(socket, "services")}
     assert services["default/web"]["healthy"] is False and services["default/web"]["l2_owner"] is None
 
-    server = lab.spawn(node, [sys.executable, "-c", SERVER, "node-a", str(PORT)], name="server")
+    server = lab.spawn(node, [sys.executable, "-c", GREETER, "hello from node-a", str(PORT)], name="server")
     wait_for(
         lambda: alive_and(server, lambda: global_addrs(node, "lbd0") == {vip4, vip6}),
         10,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +27,33 @@ def delivered(ns: Netns) -> set[str]:
         return set()
     info = ns.ip_json("-j", "addr", "show", "dev", "lbd0")
     return {a["local"] for link in info for a in link.get("addr_info", []) if a.get("scope") == "global"}
+
+
+# A TCP service on every address of both families (the VIPs on lbd's dummy link included) that greets
+# each client with its first argument: `python -c GREETER TEXT PORT`.
+GREETER = r"""
+import asyncio, sys
+
+async def main():
+    async def greet(reader, writer):
+        writer.write(sys.argv[1].encode() + b"\n")
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(greet, host=None, port=int(sys.argv[2]))
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+_CONNECT = r"""
+import socket, sys
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])) as s:
+    print(s.recv(100).decode().strip())
+"""
+
+
+def greeting(ns: Netns, address: str, port: int, timeout: float = 1.0) -> str | None:
+    """What the GREETER at `address` says to a client in `ns`, or None when nothing answers."""
+    argv = [sys.executable, "-c", _CONNECT, address, str(port), str(timeout)]
+    result = ns.run(argv, check=False, timeout=10)
+    return result.stdout.strip() if result.returncode == 0 else None
