@@ -20,9 +20,8 @@ import yaml
 
 from tests.interop.test_bgp_harness import LBD_ASN, PEER_ASN, adv_doc, frr_conf, peer_doc, pool_doc
 from tests.lab import AddressPlan, Lab, Netns, wait_for
-from tests.lab.daemon import GREETER, delivered, greeting, status
+from tests.lab.daemon import GREETER, delivered, greeting, run_lbd, status
 from tests.lab.fixtures import FrrFactory
-from tests.lab.proc import Proc
 
 pytestmark = pytest.mark.lab
 
@@ -95,14 +94,8 @@ def test_bgp_route_delivers_health_withdraws_stop_sends_cease(lab: Lab, frr: Frr
     (config / "lbd.yaml").write_text(yaml.safe_dump_all(documents(uplink.ip(1), vip)))
     socket = lab.path("lbd.sock")
     lab.spawn(node, [sys.executable, "-c", GREETER, "hello", str(PORT)], name="server")
-    lbd: Proc = lab.spawn(
-        node,
-        [
-            *(PYTHON, "-m", "lbd.cli", "run", "--config", str(config), "--node", "node-a"),
-            *("--socket", str(socket), "--metrics", "off", "--state-dir", str(lab.path("state"))),
-        ],
-        name="lbd",
-        cwd=REPO,
+    lbd = run_lbd(
+        lab, node, config, "node-a", socket, "--metrics", "off", "--state-dir", str(lab.path("state"))
     )
     router.wait_established(uplink.ip(2), timeout=20)
     router.wait_route(f"{vip}/32")

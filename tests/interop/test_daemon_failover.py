@@ -20,7 +20,7 @@ import yaml
 
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import neigh_mac
-from tests.lab.daemon import GREETER, delivered, greeting, status
+from tests.lab.daemon import GREETER, delivered, greeting, run_lbd, status
 from tests.lab.proc import Proc
 
 pytestmark = pytest.mark.lab
@@ -93,14 +93,8 @@ def test_owner_crash_moves_the_vip_and_its_delivery(lab: Lab) -> None:
     procs: dict[str, Proc] = {}
     for name, ns in nodes.items():
         lab.spawn(ns, [sys.executable, "-c", GREETER, name, str(PORT)], name="server")
-        procs[name] = lab.spawn(
-            ns,
-            [
-                *(PYTHON, "-m", "lbd.cli", "run", "--config", str(config), "--node", name),
-                *("--socket", str(sockets[name]), "--metrics", "off", "--log-level", "debug"),
-            ],
-            name="lbd",
-            cwd=REPO,
+        procs[name] = run_lbd(
+            lab, ns, config, name, sockets[name], "--metrics", "off", "--log-level", "debug"
         )
     for name in NODES:
         wait_for(started(procs[name], sockets[name]), 15, message=f"{name} control socket")

@@ -20,14 +20,13 @@ import yaml
 from tests.interop.test_daemon_failover import (
     PORT,
     PYTHON,
-    REPO,
     answer,
     documents,
     started,
 )
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import arping, neigh_mac, resolve
-from tests.lab.daemon import GREETER, delivered, status
+from tests.lab.daemon import GREETER, delivered, run_lbd, status
 from tests.lab.proc import Proc
 
 pytestmark = pytest.mark.lab
@@ -85,14 +84,8 @@ def test_failed_check_moves_the_vip_to_a_healthy_node(lab: Lab) -> None:
     procs: dict[str, Proc] = {}
     for name, ns in nodes.items():
         servers[name] = lab.spawn(ns, [PYTHON, "-c", GREETER, name, str(PORT)], name="server")
-        procs[name] = lab.spawn(
-            ns,
-            [
-                *(PYTHON, "-m", "lbd.cli", "run", "--config", str(config), "--node", name),
-                *("--socket", str(sockets[name]), "--metrics", "off", "--log-level", "debug"),
-            ],
-            name="lbd",
-            cwd=REPO,
+        procs[name] = run_lbd(
+            lab, ns, config, name, sockets[name], "--metrics", "off", "--log-level", "debug"
         )
     for name in NODES:
         wait_for(started(procs[name], sockets[name]), 15, message=f"{name} control socket")

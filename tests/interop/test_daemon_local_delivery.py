@@ -21,7 +21,7 @@ import yaml
 
 from tests.lab import AddressPlan, Lab, Netns, wait_for
 from tests.lab.client import arping, ndisc6, neigh_mac
-from tests.lab.daemon import GREETER, greeting, status
+from tests.lab.daemon import GREETER, greeting, run_lbd, status
 from tests.lab.proc import Proc
 from tests.lab.requirements import require_tools
 
@@ -134,15 +134,7 @@ def test_local_delivery_health_reload_and_stop(lab: Lab) -> None:
     config.mkdir()
     (config / "lbd.yaml").write_text(yaml.safe_dump_all(documents(vip4, vip6, checked=True)))
     socket = lab.path("lbd.sock")
-    lbd: Proc = lab.spawn(
-        node,
-        [
-            *(PYTHON, "-m", "lbd.cli", "run", "--config", str(config), "--node", "node-a"),
-            *("--socket", str(socket), "--metrics", "127.0.0.1:7472", "--log-level", "debug"),
-        ],
-        name="lbd",
-        cwd=REPO,
-    )
+    lbd = run_lbd(lab, node, config, "node-a", socket, "--metrics", "127.0.0.1:7472", "--log-level", "debug")
     wait_for(lambda: alive_and(lbd, socket.exists), 15, message="lbd control socket")
     summary = status(socket)
     assert summary["node"] == "node-a" and summary["announcers"][0] == "local-delivery"

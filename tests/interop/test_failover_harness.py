@@ -41,6 +41,7 @@ import yaml
 from lbd.control.client import query
 from lbd.reconcile.l2 import election_order
 from tests.lab import AddressPlan, Lab, Netns, Proc, Subnet, wait_for
+from tests.lab.daemon import run_lbd
 from tests.lab.requirements import require_tools
 
 pytestmark = pytest.mark.lab
@@ -377,11 +378,10 @@ class FailoverLab:
             wait_for(lambda: _started(echo, "serving"), 10, 0.05, "echo server")
         node.starts += 1
         node.socket = self.lab.path(f"{name}-{node.starts}.sock")
-        argv = [
-            *(PYTHON, "-m", "lbd.cli", "run", "--config", str(self.config), "--node", name),
-            *("--socket", str(node.socket), "--metrics", "off", "--log-level", self.log_level),
-        ]
-        node.lbd = self.lab.spawn(node.ns, argv, name=f"lbd{node.starts}", cwd=REPO)
+        options = ("--metrics", "off", "--log-level", self.log_level)
+        node.lbd = run_lbd(
+            self.lab, node.ns, self.config, name, node.socket, *options, name=f"lbd{node.starts}"
+        )
         if wait:
             self.wait_live(name, set(self.live_names()))
         return node.lbd

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.lab.netns import Netns
+from tests.lab.netns import Lab, Netns
+from tests.lab.proc import Proc
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
@@ -57,3 +58,12 @@ def greeting(ns: Netns, address: str, port: int, timeout: float = 1.0) -> str | 
     argv = [sys.executable, "-c", _CONNECT, address, str(port), str(timeout)]
     result = ns.run(argv, check=False, timeout=10)
     return result.stdout.strip() if result.returncode == 0 else None
+
+
+def run_lbd(
+    lab: Lab, ns: Netns, config: Path, node: str, socket: Path, *options: str, name: str = "lbd"
+) -> Proc:
+    """`lbd run` in `ns` from this checkout: `config` for node `node`, control socket `socket`, and
+    `options` (metrics, log level, state directory, ...)."""
+    argv = [PYTHON, "-m", "lbd.cli", "run", "--config", str(config), "--node", node, "--socket", str(socket)]
+    return lab.spawn(ns, [*argv, *options], name=name, cwd=REPO)
