@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from lbd.allocator.addresses import IPAddress, PoolSpace, Port, SharingKey, go_quote_addresses
+from lbd.changes import changed_window
 from lbd.config.model import Service
 
 ANNOTATION_PREFIXES = ("metallb.io/", "metallb.universe.tf/")
@@ -400,9 +401,19 @@ class HeldAddresses(MutableMapping[str, tuple[IPAddress, ...]]):
         held._packed = {v.key: v._packed for v in verdicts if v.state is State.ALLOCATED}
         return held
 
-    def remember(self, verdict: Assignment) -> None:
-        """`self[verdict.key] = verdict.addresses`, sharing the verdict's storage."""
-        self._packed[verdict.key] = verdict._packed
+    def follow(self, before: Sequence[Assignment], after: Sequence[Assignment]) -> None:
+        """From remembering the result `before` to remembering `after` (as `of_allocated(after)`),
+        at the cost of the verdicts that are not the same objects in both: the allocator hands back
+        the ones it did not redo, in key order."""
+        low, old_high, new_high = changed_window(before, after)
+        if low == old_high == new_high:
+            return  # the same verdicts: unchanged, `version` included
+        packed = self._packed
+        for gone in before[low:old_high]:
+            packed.pop(gone.key, None)
+        for verdict in after[low:new_high]:
+            if verdict.state is State.ALLOCATED:
+                packed[verdict.key] = verdict._packed
         self.version += 1
 
     def packed(self, key: str) -> _Packed | None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from lbd.allocator.requests import Assignment, HeldAddresses, State
+from lbd.allocator.requests import Assignment, HeldAddresses
 from lbd.config import Config, ConfigError, ConfigStore, NodeConfig, ParseResult, World
 from lbd.config.model import IPAddress
-from lbd.daemon.changes import changed_window
 from lbd.daemon.health import HealthCheck, HealthChecks, HealthState, HealthWorld
 from lbd.reconcile import DesiredState, Snapshot
 from lbd.reconcile.incremental import Reconciler
@@ -132,16 +131,10 @@ class DaemonCore:
 
     def _remember(self, verdicts: tuple[Assignment, ...]) -> None:
         """Keep `allocations` up to date with the verdicts that changed since the last call."""
-        previous = self._previous
         if not self._verdicts:
             # The first result replaces what the state file remembered, services gone since included.
-            previous.clear()
-        low, old_high, new_high = changed_window(self._verdicts, verdicts)
-        for gone in self._verdicts[low:old_high]:
-            previous.pop(gone.key, None)
-        for verdict in verdicts[low:new_high]:
-            if verdict.state is State.ALLOCATED:
-                previous.remember(verdict)
+            self._previous.clear()
+        self._previous.follow(self._verdicts, verdicts)
         self._verdicts = verdicts
 
     def world(self, health: Mapping[str, HealthState]) -> World:

@@ -19,8 +19,8 @@ from typing import Any
 import structlog
 
 from lbd.allocator.requests import Assignment, State
+from lbd.changes import changed_window
 from lbd.config.model import IPAddress
-from lbd.daemon.changes import changed_window
 from lbd.reconcile import DesiredState
 from lbd.reconcile.types import L2Announcement, ServiceState
 

@@ -119,6 +119,8 @@ class ControllerRole:
         self.writes = 0
         # What the last pass allocated, sharing the verdicts' storage (no address objects per Service).
         self._previous = HeldAddresses()
+        # The verdicts `_previous` was last brought up to date with.
+        self._verdicts: tuple[Assignment, ...] = ()
         self._allocator = IncrementalAllocator()
         self._last: tuple[Config, AllocationResult] | None = None
         self._reported: dict[str, _Verdict] = {}
@@ -137,6 +139,7 @@ class ControllerRole:
         self.leading = True
         # A new term starts from the Services' status: re-adoption, no memory of an older term.
         self._previous = HeldAddresses()
+        self._verdicts = ()
         self._allocator = IncrementalAllocator()
         self._reported = {}
         self._reported_config = None
@@ -195,7 +198,8 @@ class ControllerRole:
             previous=self._previous,
         )
         self._last = (config, allocations)
-        self._previous = HeldAddresses.of_allocated(allocations.services)
+        self._previous.follow(self._verdicts, allocations.services)
+        self._verdicts = allocations.services
         store = self.sources.informers.store(SERVICES)
         ok = True
         for assignment in allocations.services:

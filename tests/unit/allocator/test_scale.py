@@ -125,8 +125,14 @@ def test_held_addresses_taken_from_verdicts() -> None:
     ]
     held = HeldAddresses.of_allocated(verdicts)
     assert held == {"ns/a": v4, "ns/b": dual}
-    held.remember(Assignment("ns/c", State.ALLOCATED, Reason.AUTO_ASSIGNED, v4, "p"))
+    allocated = [*verdicts[:2], Assignment("ns/c", State.ALLOCATED, Reason.AUTO_ASSIGNED, v4, "p")]
+    held.follow(verdicts, allocated)
     assert held["ns/c"] == v4 and len(held) == 3
+    version = held.version
+    held.follow(allocated, allocated)  # the same verdicts: nothing changes, not even the version
+    assert held.version == version
+    held.follow(allocated, allocated[1:])
+    assert held == {"ns/b": dual, "ns/c": v4}
 
 
 def test_held_addresses_share_the_verdicts_ints() -> None:
