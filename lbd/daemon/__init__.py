@@ -2,17 +2,17 @@
 
 from lbd.daemon.announcer import Announcer, StatusSource
 from lbd.daemon.core import DaemonCore, Loaded, announced_addresses
-from lbd.daemon.health import HealthCheck, HealthState, health_checks, parse_health_check, with_health
+from lbd.daemon.health import HealthCheck, HealthChecks, HealthState, parse_health_check, with_health
 
 __all__ = [
     "Announcer",
     "DaemonCore",
     "HealthCheck",
+    "HealthChecks",
     "HealthState",
     "Loaded",
     "StatusSource",
     "announced_addresses",
-    "health_checks",
     "parse_health_check",
     "with_health",
 ]

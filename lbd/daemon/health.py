@@ -177,18 +177,14 @@ def _valid_host(host: str) -> bool:
     return True
 
 
-def health_checks(world: World) -> tuple[dict[str, HealthCheck], list[ConfigError]]:
-    """Every service's check, by `namespace/name`, and every annotation error.
-
-    A check on a service that has EndpointSlices in the files is an error: the slices already decide
-    where it is served, and two sources of truth would silently disagree."""
-    return HealthChecks().update(world)
-
-
 class HealthChecks:
-    """`health_checks` with memory for the daemon: a reload re-reads the annotations of the Services
-    that are new objects (the config cache keeps unchanged ones), so 10,000 services cost a pass of
-    identity checks, and only services with a check or an error are remembered."""
+    """Every service's check, by `namespace/name`, and every annotation error; a check on a service
+    that has EndpointSlices in the files is an error (the slices already decide where it is served,
+    and two sources of truth would silently disagree).
+
+    With memory: a reload re-reads the annotations of the Services that are new objects (the config
+    cache keeps unchanged ones), so 10,000 services cost a pass of identity checks, and only services
+    with a check or an error are remembered."""
 
     __slots__ = ("_found", "_services")
 

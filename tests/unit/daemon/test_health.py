@@ -12,9 +12,9 @@ from lbd.daemon.health import (
     INTERVAL,
     TIMEOUT,
     HealthCheck,
+    HealthChecks,
     HealthState,
     HealthWorld,
-    health_checks,
     healthy_ids,
     parse_health_check,
     with_health,
@@ -100,7 +100,7 @@ def test_check_and_slices_together_is_an_error() -> None:
         "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "nodeName": "node-a"}],
     }
     result = parsed(pool(), service("web", {CHECK: "tcp:80"}), slice_doc)
-    checks, errors = health_checks(result.world)
+    checks, errors = HealthChecks().update(result.world)
     assert checks == {}
     assert len(errors) == 1 and "either slices or a health check" in errors[0].message
 
@@ -120,7 +120,7 @@ def test_record_first_probe_decides_then_threshold() -> None:
 
 def test_with_health_adds_one_slice_per_check() -> None:
     result = parsed(pool(), service("web", {CHECK: "tcp:80"}), service("plain"))
-    checks, errors = health_checks(result.world)
+    checks, errors = HealthChecks().update(result.world)
     assert errors == []
     unknown = with_health(result.world, "node-a", {}, checks)
     (sl,) = unknown.endpoint_slices.values()
@@ -150,7 +150,7 @@ def test_default_timeout_follows_a_short_interval() -> None:
 
 def test_one_endpoint_per_live_node_with_its_outcome() -> None:
     result = parsed(pool(), service("web", {CHECK: "tcp:80"}))
-    checks, _ = health_checks(result.world)
+    checks, _ = HealthChecks().update(result.world)
     web = frozenset({service_id("default/web")})
     world = with_health(
         result.world,
@@ -174,7 +174,7 @@ def test_one_endpoint_per_live_node_with_its_outcome() -> None:
 
 def test_health_world_keeps_unchanged_objects() -> None:
     result = parsed(pool(), service("a", {CHECK: "tcp:80"}), service("b", {CHECK: "tcp:80"}), service("c"))
-    checks, _ = health_checks(result.world)
+    checks, _ = HealthChecks().update(result.world)
     builder = HealthWorld()
     live = frozenset({"node-a", "node-b"})
     states = {"default/a": HealthState(True), "default/b": HealthState(True)}
