@@ -271,26 +271,7 @@ class AllocationRun:
         """`allocate_queued` (with no earlier events) for the case nearly every service of a large
         configuration is in: one requested IPv4 address, free, in a pool admitting the service, no
         pool annotation. None, with nothing touched, when the general steps are needed."""
-        desired = req.desired
-        if (
-            len(desired) != 1
-            or req.family is not Family.IPV4
-            or req.desired_pool is not None
-            or req.desired_error is not None
-        ):
-            return None
-        address = desired[0]
-        if address.__class__ is not ipaddress.IPv4Address:
-            return None
-        return self._grant_ipv4(
-            req.key,
-            int(address),
-            kept=False,
-            namespace=req.namespace,
-            labels=req.labels,
-            ports=req.ports,
-            sharing=req.sharing,
-        )
+        return self._grant_one(req, req.desired, kept=False)
 
     def take_address(self, entry: RequestedAddress) -> Assignment | None:
         """`take_requested` for a service in that shape from the start. It never shares, so the book
@@ -324,22 +305,29 @@ class AllocationRun:
         """`keep` then `kept` for the same case once the service holds its address (every pass after
         the first): one IPv4 address held, nobody else holding it, requested again or nothing
         requested. None, with nothing touched, when the general steps are needed."""
-        current, desired = req.current, req.desired
+        if req.desired and req.desired != req.current:
+            return None
+        return self._grant_one(req, req.current, kept=True)
+
+    def _grant_one(
+        self, req: ServiceRequest, addresses: Sequence[IPAddress], *, kept: bool
+    ) -> Assignment | None:
+        """The requested and kept fast paths: `addresses` is one IPv4 address and the request asks for
+        nothing only the general steps handle (another family, a pool, an annotation error)."""
         if (
-            len(current) != 1
+            len(addresses) != 1
             or req.family is not Family.IPV4
             or req.desired_pool is not None
             or req.desired_error is not None
-            or (desired and desired != current)
         ):
             return None
-        address = current[0]
+        address = addresses[0]
         if address.__class__ is not ipaddress.IPv4Address:
             return None
         return self._grant_ipv4(
             req.key,
             int(address),
-            kept=True,
+            kept=kept,
             namespace=req.namespace,
             labels=req.labels,
             ports=req.ports,
